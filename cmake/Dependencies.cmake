@@ -1,0 +1,12 @@
+# Every dependency is a Debian package (see scripts/bootstrap); nothing is downloaded at build time.
+
+find_package(Boost 1.81 EXACT REQUIRED COMPONENTS json url)
+find_package(OpenSSL 3 REQUIRED)
+find_package(CLI11 REQUIRED)
+find_package(spdlog REQUIRED)
+find_package(Threads REQUIRED)
+find_package(PkgConfig REQUIRED)
+
+if(OLYMPUS_BUILD_TESTS)
+    find_package(GTest REQUIRED)
+endif()
