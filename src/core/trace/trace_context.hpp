@@ -13,7 +13,7 @@ namespace olympus::trace {
 
 struct TraceContext {
     std::array<std::uint8_t, 16> trace_id{};
-    std::array<std::uint8_t, 8> span_id{};  // this hop's span
+    std::array<std::uint8_t, 8> span_id{};    // this hop's span
     std::array<std::uint8_t, 8> parent_id{};  // the caller's span, zero when we started the trace
     std::uint8_t flags = 0;
     std::string tracestate;  // passed on unchanged (we add no entry of our own)
