@@ -3,13 +3,14 @@
 // Routes a request by method and path template ("/v1/users/{id}") to a handler, through a chain of
 // middleware. The matched template, never the raw path, labels metrics and logs.
 
-#include <boost/asio/awaitable.hpp>
 #include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include <boost/asio/awaitable.hpp>
 
 #include "http/message.hpp"
 #include "trace/trace_context.hpp"
@@ -18,6 +19,8 @@ namespace olympus::http {
 
 // Everything a handler or middleware knows about the request being served.
 struct RequestContext {
+    explicit RequestContext(Request& r) : request(r) {}
+
     Request& request;
     std::vector<std::pair<std::string_view, std::string>> params;  // decoded path parameters
     std::string_view route;  // the matched template; empty when no route matched
@@ -27,19 +30,31 @@ struct RequestContext {
 
     // The decoded path parameter of that name; "" when the template has none.
     std::string_view param(std::string_view name) const;
+
+    // Set by Router::dispatch for the innermost step of the chain.
+    const struct RouteTarget* target = nullptr;
 };
 
 using Handler = std::function<boost::asio::awaitable<Response>(RequestContext&)>;
 
 // A middleware wraps everything after it: it may answer early or alter the response of `next`.
+// Handlers may throw Problem; the router turns it into a response before any middleware sees it,
+// so middleware always receives a Response from `next`. A middleware answers early by returning
+// a response (e.g. a Problem's), not by throwing.
 class Middleware {
-public:
+  public:
     virtual ~Middleware() = default;
     virtual boost::asio::awaitable<Response> handle(RequestContext& ctx, const Handler& next) = 0;
 };
 
+// What a matched route leads to.
+struct RouteTarget {
+    Handler handler;
+    std::string route;  // the template, e.g. "/v1/users/{id}"
+};
+
 class Router {
-public:
+  public:
     Router();
     ~Router();
     Router(const Router&) = delete;
@@ -56,6 +71,9 @@ public:
     // Middleware runs in the order added, outermost first, around every request, matched or not.
     void use(std::shared_ptr<Middleware> middleware);
 
+    // Templates: literal segments, "{name}" for one segment, and a final "{name...}" for the rest of
+    // the path (at least one segment). Literal segments win over parameters.
+    //
     // Finds the route, runs the chain and returns the response. Never throws: a Problem becomes its
     // response, any other exception a 500 problem. HEAD is served by the GET route without a body;
     // OPTIONS answers 204 with Allow; a known path with another method is 405 with Allow; an
@@ -63,7 +81,7 @@ public:
     boost::asio::awaitable<Response> dispatch(RequestContext& ctx) const;
 
     struct Match {
-        const Handler* handler = nullptr;
+        const RouteTarget* target = nullptr;
         std::string_view route;
         std::vector<std::pair<std::string_view, std::string>> params;
         std::string allow;  // methods of a path that matched without this method, e.g. "GET, HEAD"
@@ -71,7 +89,7 @@ public:
     // Route lookup only (no middleware); exposed for tests and the fuzz target.
     Match match(Method method, std::string_view path) const;
 
-private:
+  private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };
