@@ -14,7 +14,7 @@
 namespace olympus::health {
 
 class Health {
-public:
+  public:
     using Check = std::function<bool()>;  // true when the dependency is reachable; must not block long
 
     void add_check(std::string name, Check check);
@@ -31,7 +31,7 @@ public:
     };
     Report readiness() const;
 
-private:
+  private:
     mutable std::mutex mutex_;
     std::vector<std::pair<std::string, Check>> checks_;
     std::atomic<bool> draining_{false};
