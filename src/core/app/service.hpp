@@ -38,7 +38,7 @@ struct ServiceContext {
 };
 
 class Service {
-public:
+  public:
     virtual ~Service() = default;
     virtual std::string_view name() const = 0;
     // Declares the service's own options (OLYMPUS_<SERVICE>_*) on the serve/migrate commands.
@@ -52,7 +52,7 @@ public:
 };
 
 class Catalog {
-public:
+  public:
     using Factory = std::function<std::unique_ptr<Service>()>;
 
     template <class S>
@@ -67,7 +67,7 @@ public:
     };
     const std::vector<Entry>& entries() const { return entries_; }
 
-private:
+  private:
     std::vector<Entry> entries_;
 };
 
