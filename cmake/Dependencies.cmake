@@ -10,3 +10,9 @@ find_package(PkgConfig REQUIRED)
 if(OLYMPUS_BUILD_TESTS)
     find_package(GTest REQUIRED)
 endif()
+
+# Storage and messaging clients (pkg-config only for MariaDB Connector/C and libnats).
+find_package(SQLite3 REQUIRED)
+find_package(mongoc-1.0 1.23 REQUIRED)
+pkg_check_modules(MARIADB REQUIRED IMPORTED_TARGET libmariadb)
+pkg_check_modules(NATS REQUIRED IMPORTED_TARGET libnats)
