@@ -30,10 +30,24 @@ RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]
 
 
 def load_spec(path):
+    """Returns the ECS type of every field by flat name; an object field with an `object_type`
+    (`labels`, `container.labels`) also admits keys "<object>.<key>" of that type."""
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     with open(path, encoding="utf-8") as f:
         spec = yaml.load(f, Loader=loader)
-    return {name: field["type"] for name, field in spec.items()}
+    fields = {name: field["type"] for name, field in spec.items()}
+    open_objects = {name: field["object_type"] for name, field in spec.items()
+                    if field["type"] == "object" and field.get("object_type")}
+    return fields, open_objects
+
+
+def field_type(fields, open_objects, name):
+    if name in fields and fields[name] != "object":
+        return fields[name]
+    parent, _, key = name.rpartition(".")
+    if parent in open_objects and key:
+        return open_objects[parent]
+    return None
 
 
 def check_value(name, ecs_type, value):
@@ -87,7 +101,7 @@ def reject_constant(name):
     raise ValueError(f"{name} is not JSON")
 
 
-def check_line(fields, line_no, text):
+def check_line(fields, open_objects, line_no, text):
     errors = []
     try:
         doc = json.loads(text, object_pairs_hook=unique_object, parse_constant=reject_constant)
@@ -99,13 +113,14 @@ def check_line(fields, line_no, text):
         if required not in doc:
             errors.append(f"line {line_no}: missing {required}")
     for name, value in doc.items():
-        if name not in fields:
+        ecs_type = field_type(fields, open_objects, name)
+        if ecs_type is None:
             errors.append(f"line {line_no}: {name} is not an ECS field")
             continue
         if isinstance(value, (dict, list)) or value is None:
             errors.append(f"line {line_no}: {name} is not a scalar")
             continue
-        error = check_value(name, fields[name], value)
+        error = check_value(name, ecs_type, value)
         if error:
             errors.append(f"line {line_no}: {error}")
     return errors
@@ -118,7 +133,7 @@ def main():
     parser.add_argument("lines", help="file of JSON lines, or - for stdin")
     args = parser.parse_args()
     try:
-        fields = load_spec(args.spec)
+        fields, open_objects = load_spec(args.spec)
     except (OSError, yaml.YAMLError) as e:
         print(f"ecs_check: cannot read {args.spec}: {e}", file=sys.stderr)
         return 2
@@ -130,7 +145,7 @@ def main():
             if not text.strip():
                 continue
             checked += 1
-            errors.extend(check_line(fields, line_no, text))
+            errors.extend(check_line(fields, open_objects, line_no, text))
     for error in errors:
         print(error, file=sys.stderr)
     if checked == 0:
