@@ -43,7 +43,7 @@ struct ServerOptions {
 
 // Shared event-loop threads that every server of the process runs on.
 class IoPool {
-public:
+  public:
     explicit IoPool(unsigned threads = 0);  // 0: one per core
     ~IoPool();
     IoPool(const IoPool&) = delete;
@@ -52,32 +52,35 @@ public:
     unsigned size() const;
     void run();   // starts the threads (returns at once)
     void stop();  // stops the loops and joins the threads
+    bool running() const;
     // The io_context of thread i, as an opaque pointer for the .cpp files that know Asio.
     void* context(unsigned i) const;
 
-private:
+  private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };
 
 class Server {
-public:
+  public:
     // The router must outlive the server.
     Server(IoPool& pool, ServerOptions options, const Router& router);
     ~Server();
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;
 
-    // Binds and starts accepting; throws std::system_error when the address cannot be bound.
+    // Binds and starts accepting; throws std::system_error when the address cannot be bound (a
+    // fixed port already in use included) and std::runtime_error when the TLS files cannot be loaded.
     void start();
     std::uint16_t port() const;  // the bound port
     const ServerOptions& options() const;
     // Stops accepting, lets in-flight requests finish (answering with Connection: close), closes
-    // idle connections at once, and forces the rest closed after `deadline`. Blocks until done.
+    // idle connections at once, and forces the rest closed after `deadline`. Blocks until every
+    // connection is gone or the deadline has passed. Call it from outside the pool's threads.
     void drain(std::chrono::milliseconds deadline);
     std::size_t open_connections() const;
 
-private:
+  private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };
