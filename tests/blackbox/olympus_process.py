@@ -65,11 +65,11 @@ class OlympusProcess:
     def terminate(self, timeout=15.0):
         """SIGTERM and wait; returns the exit code."""
         self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout=timeout)
-        self._reader.join(timeout=5)
-        return code
+        return self.proc.wait(timeout=timeout)
 
     def stop(self):
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        self._reader.join(timeout=5)
+        self.proc.stdout.close()

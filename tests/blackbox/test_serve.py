@@ -118,7 +118,7 @@ class ServeAllInOne(unittest.TestCase):
         self.assertEqual(self.request("GET", "/metrics")[0], 404)
 
     def test_access_log_carries_the_callers_trace_and_redacts_secrets(self):
-        status, headers, _ = self.request("GET", "/livez?access_token=query-secret-1",
+        status, headers, _ = self.request("GET", "/livez?access_token=query-secret-1", headers=
                                           {"traceparent": TRACEPARENT, "Authorization": "Bearer header-secret-2",
                                            "Cookie": "session=cookie-secret-3"})
         self.assertEqual(status, 200)

@@ -86,7 +86,7 @@ int run_cli(int argc, char** argv, const Catalog& catalog) {
             init_logging(options, which == "all" ? "olympus" : which);
             for (auto& service : chosen) {
                 service->migrate(options);
-                log::info("migrated", {{"service.name", service->name()}});
+                log::info("migrated", {{"labels.service", service->name()}});
             }
             log::flush();
             return 0;
