@@ -5,6 +5,12 @@
 // response, repeat while keep-alive holds. Deadlines are kept by the shard's sweeper (see
 // server_state.hpp) rather than by a timer per operation: it can cancel a slow read and still
 // answer 408, and it costs the request path two clock reads instead of timer arms and cancels.
+//
+// Over plain TCP the socket is non-blocking and every read and write is first tried at once,
+// synchronously; only when the kernel has nothing (would_block) does the coroutine wait for
+// readiness. A keep-alive request then costs one readiness wait and no composed asynchronous
+// operation. TLS keeps Beast's asynchronous operations: a synchronous SSL write that stopped
+// half-way would lose the encrypted bytes it had produced.
 
 #include <array>
 #include <exception>
@@ -18,6 +24,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
@@ -49,6 +56,10 @@ class Connection final : public ConnectionNode {
     Connection(std::shared_ptr<ServerState> state, Shard& shard, Stream stream, std::string remote_ip)
         : state_(std::move(state)), shard_(shard), stream_(std::move(stream)) {
         request_.remote_ip = std::move(remote_ip);
+        if constexpr (!kTls) {
+            boost::system::error_code ignored;
+            stream_.non_blocking(true, ignored);
+        }
         shard_.link(this);
         state_->connections.fetch_add(1, std::memory_order_relaxed);
     }
@@ -85,13 +96,18 @@ class Connection final : public ConnectionNode {
     }
 
     void release_memory() override {
-        // A TLS connection reads into the buffer while idle (see wait_for_request).
-        if constexpr (!kTls) buffer_.shrink_to_fit();
+        memory_released = true;
         std::string().swap(request_.body);
         std::string().swap(request_.target);
         std::string().swap(head_);
         request_.headers = Headers{};
-        memory_released = true;
+        if constexpr (!kTls) {
+            // The pending read holds the buffer: cancel it, and wait_for_request parks the
+            // connection on a buffer-less readiness wait.
+            park_ = true;
+            boost::system::error_code ignored;
+            stream_.cancel(ignored);
+        }
     }
 
   private:
@@ -105,13 +121,19 @@ class Connection final : public ConnectionNode {
 
     void enter(Phase p, std::chrono::milliseconds timeout) {
         phase = p;
-        deadline = std::chrono::steady_clock::now() + timeout;
+        idle_sweeps = 0;
+        deadline = coarse_now() + timeout;
     }
 
     const ServerLimits& limits() const { return state_->options.limits; }
 
     asio::awaitable<void> serve();
     asio::awaitable<bool> wait_for_request();
+    beast::error_code read_now(bool header_only);
+    asio::awaitable<beast::error_code> read(bool header_only);
+    std::array<asio::const_buffer, 2> prepare(const Response& response, bool keep_alive);
+    bool write_now(const std::array<asio::const_buffer, 2>& buffers, std::size_t& written);
+    asio::awaitable<bool> write_rest(const std::array<asio::const_buffer, 2>& buffers, std::size_t written);
     asio::awaitable<bool> send(const Response& response, bool keep_alive);
     asio::awaitable<void> fail(beast::error_code ec);
     asio::awaitable<void> finish();
@@ -124,6 +146,7 @@ class Connection final : public ConnectionNode {
     std::optional<RequestParser> parser_;
     std::string head_;
     bool timed_out_ = false;
+    bool park_ = false;
 };
 
 template <class Stream>
@@ -150,13 +173,15 @@ asio::awaitable<void> Connection<Stream>::serve() {
         if (buffer_.capacity() == 0) buffer_.reserve(kReadChunk);
 
         // A Content-Length above body_bytes fails here, before any of the body is read.
-        auto [ec, n] = co_await beast::http::async_read_header(stream_, buffer_, *parser_, kUse);
+        beast::error_code ec = read_now(true);
+        if (ec == asio::error::would_block) ec = co_await read(true);
         if (!ec && !parser_->is_done()) {
             if (parser_->expects_continue() && parser_->version() >= 11) {
                 auto [wec, wn] = co_await asio::async_write(stream_, asio::buffer(kContinue), kUse);
                 if (wec) co_return;
             }
-            std::tie(ec, n) = co_await beast::http::async_read(stream_, buffer_, *parser_, kUse);
+            ec = read_now(false);
+            if (ec == asio::error::would_block) ec = co_await read(false);
         }
         if (ec) {
             co_await fail(ec);
@@ -181,7 +206,10 @@ asio::awaitable<void> Connection<Stream>::serve() {
 
         const bool keep_alive = request_.keep_alive && !wants_close(response) &&
                                 !state_->draining.load(std::memory_order_relaxed);
-        if (!co_await send(response, keep_alive)) co_return;
+        const auto buffers = prepare(response, keep_alive);
+        std::size_t written = 0;
+        if (!write_now(buffers, written)) co_return;
+        if (written < asio::buffer_size(buffers) && !co_await write_rest(buffers, written)) co_return;
         if (!keep_alive) {
             co_await finish();
             co_return;
@@ -196,36 +224,111 @@ asio::awaitable<bool> Connection<Stream>::wait_for_request() {
     if constexpr (kTls) {
         // Readiness of the socket says nothing about decrypted data (OpenSSL may hold a whole
         // record already), so a TLS connection waits by reading.
-        if (buffer_.capacity() == 0) buffer_.reserve(kReadChunk);
         auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(kReadChunk), kUse);
         if (ec) co_return false;
         buffer_.commit(n);
         co_return true;
     } else {
-        // Wait for readability without a buffer, so that an idle connection holds none (the
-        // sweeper frees it). available() first: a readiness edge that came while the connection
-        // was busy has already been consumed by the reactor.
-        boost::system::error_code ec;
-        if (stream_.available(ec) > 0) co_return true;
-        if (ec) co_return false;
-        auto [wec] = co_await stream_.async_wait(tcp::socket::wait_read, kUse);
-        co_return !wec;
+        // A busy connection waits by reading: Asio tries the recv at once and, when nothing is
+        // there, waits for the next readiness edge without another system call. A connection
+        // idle for a whole sweep is parked instead (see release_memory): its buffer is freed and
+        // it waits for readiness alone, at the price of an epoll_ctl when it wakes.
+        park_ = false;
+        for (;;) {
+            if (!park_) {
+                auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(kReadChunk), kUse);
+                if (!ec) {
+                    buffer_.commit(n);
+                    co_return true;
+                }
+                if (ec != asio::error::operation_aborted || !park_ || !stream_.is_open()) co_return false;
+                buffer_.shrink_to_fit();
+            } else {
+                auto [ec] = co_await stream_.async_wait(tcp::socket::wait_read, kUse);
+                if (ec) co_return false;
+                park_ = false;
+            }
+        }
     }
 }
 
+// Over plain TCP: parses what is buffered and reads what the socket has, without waiting. Beast's
+// synchronous read returns would_block having consumed nothing it cannot resume from. Over TLS
+// there is no such attempt: would_block says "use read()".
 template <class Stream>
-asio::awaitable<bool> Connection<Stream>::send(const Response& response, bool keep_alive) {
+beast::error_code Connection<Stream>::read_now(bool header_only) {
+    beast::error_code ec;
+    if constexpr (kTls) {
+        ec = asio::error::would_block;
+    } else if (header_only) {
+        beast::http::read_header(stream_, buffer_, *parser_, ec);
+    } else {
+        beast::http::read(stream_, buffer_, *parser_, ec);
+    }
+    return ec;
+}
+
+template <class Stream>
+asio::awaitable<beast::error_code> Connection<Stream>::read(bool header_only) {
+    beast::error_code ec;
+    if constexpr (kTls) {
+        std::size_t n = 0;
+        if (header_only) {
+            std::tie(ec, n) = co_await beast::http::async_read_header(stream_, buffer_, *parser_, kUse);
+        } else {
+            std::tie(ec, n) = co_await beast::http::async_read(stream_, buffer_, *parser_, kUse);
+        }
+    } else {
+        do {
+            auto [wec] = co_await stream_.async_wait(tcp::socket::wait_read, kUse);
+            if (wec) co_return wec;
+            ec = read_now(header_only);
+        } while (ec == asio::error::would_block);
+    }
+    co_return ec;
+}
+
+// Serialises the head into head_ and starts the write deadline.
+template <class Stream>
+std::array<asio::const_buffer, 2> Connection<Stream>::prepare(const Response& response, bool keep_alive) {
     head_.clear();
     HeadOptions options;
     options.head_request = request_.method == Method::head;
     options.keep_alive = keep_alive;
     options.http10 = parser_ && parser_->version() == 10;
     const bool with_body = serialize_head(response, options, head_);
-    std::array<asio::const_buffer, 2> buffers{asio::buffer(head_),
-                                              with_body ? asio::buffer(response.body) : asio::const_buffer()};
     enter(Phase::writing, limits().write_timeout);
-    auto [ec, n] = co_await asio::async_write(stream_, buffers, kUse);
+    return {asio::buffer(head_), with_body ? asio::buffer(response.body) : asio::const_buffer()};
+}
+
+// Over plain TCP the whole response usually fits the socket buffer and leaves in this one call.
+// False on a broken connection; `written` tells how much is left for write_rest().
+template <class Stream>
+bool Connection<Stream>::write_now(const std::array<asio::const_buffer, 2>& buffers, std::size_t& written) {
+    written = 0;
+    if constexpr (!kTls) {
+        boost::system::error_code ec;
+        written = stream_.write_some(buffers, ec);
+        if (ec && ec != asio::error::would_block) return false;
+    }
+    return true;
+}
+
+template <class Stream>
+asio::awaitable<bool> Connection<Stream>::write_rest(const std::array<asio::const_buffer, 2>& buffers,
+                                                     std::size_t written) {
+    beast::buffers_suffix<std::array<asio::const_buffer, 2>> rest(buffers);
+    rest.consume(written);
+    auto [ec, n] = co_await asio::async_write(stream_, rest, kUse);
     co_return !ec;
+}
+
+template <class Stream>
+asio::awaitable<bool> Connection<Stream>::send(const Response& response, bool keep_alive) {
+    const auto buffers = prepare(response, keep_alive);
+    std::size_t written = 0;
+    if (!write_now(buffers, written)) co_return false;
+    co_return written == asio::buffer_size(buffers) || co_await write_rest(buffers, written);
 }
 
 template <class Stream>

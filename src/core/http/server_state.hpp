@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <ctime>
 #include <memory>
 #include <vector>
 
@@ -34,16 +35,26 @@ enum class Phase : std::uint8_t {
     closing,    // lingering after the last response: closed at the deadline
 };
 
+// Deadlines are kept to the sweeper's granularity, so the coarse clock (a memory read, no TSC)
+// does: it is CLOCK_MONOTONIC as of the last tick, a few milliseconds behind at most.
+inline std::chrono::steady_clock::time_point coarse_now() {
+    timespec ts{};
+    ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return std::chrono::steady_clock::time_point(std::chrono::seconds(ts.tv_sec) +
+                                                 std::chrono::nanoseconds(ts.tv_nsec));
+}
+
 class ConnectionNode {
   public:
     virtual ~ConnectionNode() = default;
     // All three run on the connection's own thread.
     virtual void expire() = 0;          // the deadline of the current phase has passed
     virtual void close() = 0;           // drain or shutdown: close the socket now
-    virtual void release_memory() = 0;  // idle: give the read buffer back
+    virtual void release_memory() = 0;  // idle for a sweep: give the read buffer back
 
     Phase phase = Phase::handling;
     bool memory_released = false;
+    std::uint8_t idle_sweeps = 0;  // sweeps that found it idle since it last entered a phase
     std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
     ConnectionNode* prev = nullptr;
     ConnectionNode* next = nullptr;

@@ -270,6 +270,35 @@ TEST_F(ServerTest, ManyConnectionsAreSpreadAndAllServed) {
     EXPECT_EQ(server_->server().open_connections(), 0u);
 }
 
+TEST_F(ServerTest, RequestsArrivingInPiecesAreAssembled) {
+    RawClient client(port());
+    for (std::string_view piece :
+         {"POST /ec", "ho HTTP/1.1\r\nHost: x\r\nContent-", "Length: 10\r\n\r\n", "01234", "56789"}) {
+        ASSERT_TRUE(client.send(piece));
+        std::this_thread::sleep_for(30ms);
+    }
+    auto r = client.read_response();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, "0123456789");
+}
+
+TEST_F(ServerTest, ConnectionIdleForSeveralSweepsStillServesItsNextRequest) {
+    // Idle for more than two sweeps (250 ms each with the default limits), the connection gives its
+    // buffer back and waits for readiness alone; the next requests must still be read whole.
+    RawClient client(port());
+    ASSERT_TRUE(client.send(get_request("/hello")));
+    ASSERT_TRUE(client.read_response());
+    std::this_thread::sleep_for(700ms);
+    ASSERT_TRUE(client.send(get_request("/target?after=idle") + get_request("/hello")));
+    auto first = client.read_response();
+    ASSERT_TRUE(first);
+    EXPECT_EQ(first->body, "/target?after=idle");
+    auto second = client.read_response();
+    ASSERT_TRUE(second);
+    EXPECT_EQ(second->body, "hello");
+}
+
 TEST_F(ServerTest, AFixedPortInUseIsRefused) {
     IoPool pool(1);
     Router router;
