@@ -281,6 +281,20 @@ class DocumentTransaction : public DocumentOperations {
     ~DocumentTransaction() = default;
 };
 
+// What an adapter's find receives: a validated query, its cursor decoded, its order field resolved.
+struct FindPlan {
+    const CollectionSpec& spec;
+    const std::vector<Condition>& where;
+    const IndexedField* order_by;  // nullptr: by id alone
+    bool descending;
+    std::size_t fetch;  // limit + 1, to learn whether another page follows
+    struct After {
+        boost::json::value key;  // null when ordering by id alone
+        std::string id;
+    };
+    std::optional<After> after;  // continue strictly after this (key, id)
+};
+
 class DocumentStore : public DocumentOperations {
   public:
     virtual ~DocumentStore() = default;
@@ -312,20 +326,6 @@ class DocumentStore : public DocumentOperations {
 
   protected:
     DocumentStore() : DocumentOperations(collections_) {}
-
-    // A validated query: the cursor decoded, the order field resolved.
-    struct FindPlan {
-        const CollectionSpec& spec;
-        const std::vector<Condition>& where;
-        const IndexedField* order_by;  // nullptr: by id alone
-        bool descending;
-        std::size_t fetch;  // limit + 1, to learn whether another page follows
-        struct After {
-            boost::json::value key;  // null when ordering by id alone
-            std::string id;
-        };
-        std::optional<After> after;
-    };
 
     virtual void do_ensure_collection(const CollectionSpec& spec) = 0;
     // At most plan.fetch documents, in order.
