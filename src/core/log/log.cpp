@@ -7,6 +7,7 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <ctime>
 #include <memory>
 #include <mutex>
@@ -437,6 +438,9 @@ bool enabled(Level level) {
 }
 
 void init(const Options& options) {
+    // A process that exits without calling flush() still writes the lines it queued.
+    static std::once_flag at_exit;
+    std::call_once(at_exit, [] { std::atexit([] { flush(); }); });
     std::lock_guard lock(g_lifecycle);
     stop_writer_locked();
     g_config.service_name = options.service_name;

@@ -289,5 +289,40 @@ TEST(Log, FullQueueDropsOldestLinesAndCountsThemWithoutBlocking) {
     EXPECT_EQ(parse_object(lines.back()).at("labels.seq").as_int64(), kLines - 1);
 }
 
+TEST(Log, QueuedLinesAreWrittenWhenTheProcessExitsWithoutFlush) {
+    // The child (a death test runs the statement in a forked process) writes into a pipe that is
+    // not read for its first second, so at exit most lines are still queued behind a full pipe;
+    // it exits without calling flush(). Only the exit-time flush can get every line out.
+    int fds[2];
+    ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+    std::string received;
+    std::thread reader([&] {
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+        char buf[65536];
+        ssize_t n;
+        while ((n = ::read(fds[0], buf, sizeof buf)) > 0) received.append(buf, static_cast<std::size_t>(n));
+    });
+    constexpr int kLines = 2000;  // ~500 KB: several times what a pipe holds
+    EXPECT_EXIT(
+        {
+            ::dup2(fds[1], STDOUT_FILENO);
+            Options options;
+            options.queue_lines = 2 * kLines;
+            init(options);
+            const std::string padding(200, 'p');
+            for (int i = 0; i < kLines; ++i) {
+                info("before exit", {{"labels.seq", std::to_string(i)}, {"labels.pad", padding}});
+            }
+            std::exit(0);
+        },
+        ::testing::ExitedWithCode(0), "");
+    ::close(fds[1]);  // with the child gone, the reader sees EOF
+    reader.join();
+    ::close(fds[0]);
+    const auto lines = split_lines(received);
+    ASSERT_EQ(lines.size(), static_cast<std::size_t>(kLines));
+    EXPECT_EQ(parse_object(lines.back()).at("labels.seq").as_string(), std::to_string(kLines - 1));
+}
+
 }  // namespace
 }  // namespace olympus::log
