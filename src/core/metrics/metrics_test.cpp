@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <ctime>
 #include <fcntl.h>
 #include <limits>
 #include <string>
@@ -224,10 +225,19 @@ TEST(Metrics, ProcessMetricsDescribeThisProcess) {
     // Open three more descriptors and burn a little CPU: both must show at the next scrape.
     int extra[3];
     for (int& fd : extra) fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    const auto busy_until = std::chrono::steady_clock::now() + std::chrono::milliseconds(60);
+    // Burn CPU time, not wall time: on a loaded machine a wall-clock wait may get no CPU at all.
+    // /proc counts in clock ticks (10 ms), so 50 ms always shows.
+    const auto cpu_now = [] {
+        timespec ts{};
+        ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+        return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+    };
+    const double cpu_start = cpu_now();
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     volatile double sink = 0;
-    while (std::chrono::steady_clock::now() < busy_until)
-        sink = sink + std::sqrt(static_cast<double>(sink) + 1);
+    while (cpu_now() - cpu_start < 0.05 && std::chrono::steady_clock::now() < give_up) {
+        for (int i = 0; i < 10000; ++i) sink = sink + std::sqrt(static_cast<double>(sink) + 1);
+    }
     const auto text = registry.render();
     for (int fd : extra) ::close(fd);
 
