@@ -3,6 +3,7 @@
 #include <boost/url/parse.hpp>
 #include <boost/url/url.hpp>
 
+#include "sql/mariadb.hpp"
 #include "sql/sqlite.hpp"
 
 namespace olympus::sql {
@@ -206,6 +207,7 @@ void Database::ping() {
 
 std::unique_ptr<Database> open(std::string_view url) {
     if (url.starts_with("sqlite:")) return open_sqlite(parse_sqlite_url(url));
+    if (url.starts_with("mariadb:") || url.starts_with("mysql:")) return open_mariadb(parse_mariadb_url(url));
     const auto colon = url.find(':');
     throw std::invalid_argument("database URL: unknown scheme '" +
                                 std::string(url.substr(0, colon == std::string_view::npos ? 0 : colon)) +
