@@ -132,13 +132,30 @@ constexpr std::array<std::string_view, 10> kReservedNames{
     "@timestamp",      "log.level",     "message",  "ecs.version", "service.name",
     "service.version", "event.dataset", "trace.id", "span.id",     "process.pid"};
 
-constexpr std::array<std::string_view, 10> kSecretMarkers{"authorization", "cookie",    "password", "passwd",
-                                                          "secret",        "token",     "api_key",  "apikey",
-                                                          "api-key",       "credential"};
+// A field is secret when its name contains, in any case, one of: authorization, cookie, password,
+// passwd, secret, token, api_key, apikey, api-key, credential (see is_secret_name).
 
 char ascii_lower(char c) {
     return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
 }
+
+// `text` starts with `lower_prefix` (lowercase ASCII), ignoring the case of `text`.
+bool starts_with_ignoring_case(std::string_view text, std::string_view lower_prefix) {
+    if (text.size() < lower_prefix.size()) return false;
+    for (std::size_t i = 0; i < lower_prefix.size(); ++i) {
+        if (ascii_lower(text[i]) != lower_prefix[i]) return false;
+    }
+    return true;
+}
+
+// Bytes that cannot be copied into a JSON string as they are: control characters, the quote, the
+// backslash, and every non-ASCII byte (validated as UTF-8 first).
+constexpr std::array<bool, 256> kNeedsCare = [] {
+    std::array<bool, 256> table{};
+    for (int c = 0; c < 256; ++c)
+        table[static_cast<std::size_t>(c)] = c < 0x20 || c >= 0x80 || c == '"' || c == '\\';
+    return table;
+}();
 
 void append_2digits(std::string& out, int v) {
     out += static_cast<char>('0' + v / 10);
@@ -338,9 +355,9 @@ void append_json_escaped(std::string& out, std::string_view text) {
     std::size_t i = 0;
     while (i < n) {
         const unsigned char c = p[i];
-        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+        if (!kNeedsCare[c]) {
             std::size_t j = i + 1;
-            while (j < n && p[j] >= 0x20 && p[j] < 0x80 && p[j] != '"' && p[j] != '\\') ++j;
+            while (j < n && !kNeedsCare[p[j]]) ++j;
             out.append(text.data() + i, j - i);
             i = j;
             continue;
@@ -388,20 +405,41 @@ void append_json_escaped(std::string& out, std::string_view text) {
 }
 
 bool is_secret_name(std::string_view name) {
-    std::array<char, 128> small;
-    std::string large;
-    std::string_view lower;
-    if (name.size() <= small.size()) {
-        std::transform(name.begin(), name.end(), small.begin(), ascii_lower);
-        lower = std::string_view(small.data(), name.size());
-    } else {
-        large.resize(name.size());
-        std::transform(name.begin(), name.end(), large.begin(), ascii_lower);
-        lower = large;
+    // One pass: only a position holding the first letter of a marker is compared further. This
+    // runs for every field of every line, so it avoids lowercasing copies and repeated searches.
+    for (std::size_t i = 0; i < name.size(); ++i) {
+        const std::string_view rest = name.substr(i);
+        switch (ascii_lower(name[i])) {
+            case 'a':
+                if (starts_with_ignoring_case(rest, "authorization") ||
+                    starts_with_ignoring_case(rest, "api_key") || starts_with_ignoring_case(rest, "apikey") ||
+                    starts_with_ignoring_case(rest, "api-key")) {
+                    return true;
+                }
+                break;
+            case 'c':
+                if (starts_with_ignoring_case(rest, "cookie") ||
+                    starts_with_ignoring_case(rest, "credential")) {
+                    return true;
+                }
+                break;
+            case 'p':
+                if (starts_with_ignoring_case(rest, "password") ||
+                    starts_with_ignoring_case(rest, "passwd")) {
+                    return true;
+                }
+                break;
+            case 's':
+                if (starts_with_ignoring_case(rest, "secret")) return true;
+                break;
+            case 't':
+                if (starts_with_ignoring_case(rest, "token")) return true;
+                break;
+            default:
+                break;
+        }
     }
-    return std::any_of(kSecretMarkers.begin(), kSecretMarkers.end(), [lower](std::string_view marker) {
-        return lower.find(marker) != std::string_view::npos;
-    });
+    return false;
 }
 
 std::string_view to_string(Level level) {
