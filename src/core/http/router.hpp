@@ -15,6 +15,10 @@
 #include "http/message.hpp"
 #include "trace/trace_context.hpp"
 
+namespace olympus::auth {
+struct Claims;  // auth/claims.hpp; only named here, so http does not depend on auth
+}
+
 namespace olympus::http {
 
 // Everything a handler or middleware knows about the request being served.
@@ -27,6 +31,8 @@ struct RequestContext {
     trace::TraceContext trace;
     std::string request_id;
     std::string user_id;  // set by an authentication middleware
+    // The verified access token, set by auth::BearerAuth; null when the route is public.
+    std::shared_ptr<const auth::Claims> claims;
 
     // The decoded path parameter of that name; "" when the template has none.
     std::string_view param(std::string_view name) const;
