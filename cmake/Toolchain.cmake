@@ -17,8 +17,10 @@ if(OLYMPUS_SANITIZE)
 endif()
 
 # Warnings are errors on project code only (never on third-party headers, which are SYSTEM).
+# -Wnull-dereference is left out: with GCC 12 at -O2 it fires inside Asio's any_executor once
+# inlined into our files, a false positive we cannot fix at its source.
 function(olympus_warnings target)
     target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor
                                              -Wold-style-cast -Wcast-align -Woverloaded-virtual
-                                             -Wnull-dereference -Wimplicit-fallthrough -Werror)
+                                             -Wimplicit-fallthrough -Werror)
 endfunction()

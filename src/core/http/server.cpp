@@ -1,7 +1,3 @@
-// GCC 12 at -O2/-O3 reports a "potential null pointer dereference" inside Asio's any_executor
-// equality (io_context.hpp), a false positive of inlining; it is silenced for this file only.
-#pragma GCC diagnostic ignored "-Wnull-dereference"
-
 #include "http/server.hpp"
 
 #include <algorithm>
