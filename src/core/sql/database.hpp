@@ -347,8 +347,9 @@ struct PoolStats {
 };
 
 // A database: a set of connections and the rule for leasing them. `read` may be served by a
-// read-only connection (SQLite readers in WAL mode run beside the writer); `write` and
-// `transaction` always get a connection that may write. Thread-safe.
+// read-only connection (SQLite readers in WAL mode run beside the writer; a transaction begun on a
+// MariaDB read lease is READ ONLY): never write through it. `write` and `transaction` always get a
+// connection that may write. Thread-safe; a lease is held for the length of the call only.
 class Database {
   public:
     virtual ~Database() = default;
@@ -368,9 +369,10 @@ class Database {
         Lease lease(*this, Access::write);
         return fn(lease.connection());
     }
-    // `fn` inside one transaction, committed when it returns, rolled back when it throws.
+    // `fn` inside one transaction, committed when it returns, rolled back when it throws. Its
+    // result is returned by value (a reference into the transaction's scope would dangle).
     template <class F>
-    std::invoke_result_t<F&, Connection&> transaction(F&& fn) {
+    std::remove_cvref_t<std::invoke_result_t<F&, Connection&>> transaction(F&& fn) {
         Lease lease(*this, Access::write);
         Transaction tx(lease.connection());
         if constexpr (std::is_void_v<std::invoke_result_t<F&, Connection&>>) {

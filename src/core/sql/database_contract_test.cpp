@@ -1,10 +1,12 @@
 // The contract of the SQL port, run against every adapter: SQLite on a temporary file and a real
-// MariaDB server (started once per test binary by testing::MariaDbServer, a fresh database per test).
+// MariaDB server (started once per test binary by testing::MariaDbServer, a fresh database per test);
+// then what only a server has: the pool recovering after the server is stopped and started again.
 
 #include <atomic>
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <ostream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -299,6 +301,55 @@ INSTANTIATE_TEST_SUITE_P(Adapters, DatabaseContract, ::testing::Values(Backend::
                          [](const ::testing::TestParamInfo<Backend>& param) {
                              return backend_name(param.param);
                          });
+
+// MariaDB only: SQLite has no server to lose.
+constexpr std::string_view kCreateEvents =
+    "CREATE TABLE events (id BIGINT PRIMARY KEY AUTO_INCREMENT, label VARCHAR(64) NOT NULL) ENGINE=InnoDB";
+constexpr std::string_view kInsertEvent = "INSERT INTO events (label) VALUES (?)";
+constexpr std::string_view kCountEvents = "SELECT COUNT(*) FROM events";
+
+// Restarting the shared server takes about a second: one test covers both ways a pool finds its
+// sessions gone (a failing statement, a ping at checkout) and a transaction caught by the restart.
+TEST(DatabaseContractMariaDb, PoolRecoversAfterTheServerIsStoppedAndStartedAgain) {
+    auto& server = testing::MariaDbServer::shared();
+    const std::string url = server.create_database("mariadb_restart");
+    auto retrying = open(url);                     // finds a dead session when a statement fails
+    auto pinging = open(url + "?idle_check_s=0");  // finds it by pinging at checkout
+    retrying->write([](Connection& c) { c.exec(kCreateEvents); });
+    for (Database* db : {retrying.get(), pinging.get()}) {
+        // Two sessions in each pool, both to be found dead after the restart.
+        db->read([&](Connection& a) {
+            db->read([&](Connection& b) {
+                a.query(kCountEvents);
+                b.query(kCountEvents);
+            });
+        });
+        ASSERT_EQ(db->stats().open, 2u);
+    }
+
+    retrying->write([&](Connection& c) {
+        Transaction tx(c);
+        c.exec(kInsertEvent, "in a transaction the restart breaks");
+        server.stop();
+        EXPECT_THROW(pinging->read([](Connection& other) { other.query(kCountEvents); }), ConnectionLost);
+        server.start();
+        // The server is back, but the transaction died with its session: no silent replay.
+        EXPECT_THROW(c.exec(kInsertEvent, "after the restart"), ConnectionLost);
+    });
+
+    // The next calls succeed, on every pooled session.
+    for (Database* db : {retrying.get(), pinging.get()}) {
+        db->read([&](Connection& a) {
+            db->read([&](Connection& b) {
+                EXPECT_EQ(a.query_one(kCountEvents)->get<int>(0), 0);
+                EXPECT_EQ(b.query_one(kCountEvents)->get<int>(0), 0);
+            });
+        });
+    }
+    retrying->write([](Connection& c) { c.exec(kInsertEvent, "after"); });
+    EXPECT_EQ(pinging->read([](Connection& c) { return c.query_one(kCountEvents)->get<int>(0); }), 1);
+    EXPECT_EQ(retrying->stats().in_use, 0u);
+}
 
 }  // namespace
 }  // namespace olympus::sql

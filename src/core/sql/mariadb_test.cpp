@@ -1,5 +1,5 @@
 // What is particular to the MariaDB adapter: URLs and secrets, login failures, the Unix socket,
-// the pool's limits, and recovery after the server restarts. Shared behaviour is in
+// the pool's limits. Shared behaviour, and recovery after a server restart, are in
 // database_contract_test.
 
 #include "sql/mariadb.hpp"
@@ -7,7 +7,6 @@
 #include <chrono>
 #include <stdexcept>
 #include <string>
-#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -147,49 +146,6 @@ TEST(MariaDbAdapter, ReadLeasesStartReadOnlyTransactions) {
     }),
                  Error);
     EXPECT_EQ(count(*db), 0);
-}
-
-// Restarting the shared server is slow (a clean shutdown takes a second or two): one test covers
-// both ways a pool finds its sessions gone, and a transaction caught by the restart.
-TEST(MariaDbAdapter, PoolRecoversAfterTheServerIsStoppedAndStartedAgain) {
-    auto& server = testing::MariaDbServer::shared();
-    const std::string url = server.create_database("mariadb_restart");
-    auto retrying = open(url);                     // finds a dead session when a statement fails
-    auto pinging = open(url + "?idle_check_s=0");  // finds it by pinging at checkout
-    retrying->write([](Connection& c) { c.exec(kCreate); });
-    for (Database* db : {retrying.get(), pinging.get()}) {
-        // Two sessions in each pool, both to be found dead after the restart.
-        db->read([&](Connection& a) {
-            db->read([&](Connection& b) {
-                a.query(kCount);
-                b.query(kCount);
-            });
-        });
-        ASSERT_EQ(db->stats().open, 2u);
-    }
-
-    retrying->write([&](Connection& c) {
-        Transaction tx(c);
-        c.exec(kInsert, "in a transaction the restart breaks");
-        server.stop();
-        EXPECT_THROW(pinging->read([](Connection& other) { other.query(kCount); }), ConnectionLost);
-        server.start();
-        // The server is back, but the transaction died with its session: no silent replay.
-        EXPECT_THROW(c.exec(kInsert, "after the restart"), ConnectionLost);
-    });
-
-    // The next calls succeed, on every pooled session.
-    for (Database* db : {retrying.get(), pinging.get()}) {
-        db->read([&](Connection& a) {
-            db->read([&](Connection& b) {
-                EXPECT_EQ(a.query_one(kCount)->get<int>(0), 0);
-                EXPECT_EQ(b.query_one(kCount)->get<int>(0), 0);
-            });
-        });
-    }
-    retrying->write([](Connection& c) { c.exec(kInsert, "after"); });
-    EXPECT_EQ(count(*pinging), 1);
-    EXPECT_EQ(retrying->stats().in_use, 0u);
 }
 
 }  // namespace
