@@ -12,12 +12,14 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 #include <boost/json/parse.hpp>
 #include <gtest/gtest.h>
 
 #include "documents/document_store.hpp"
+#include "documents/mongo_document_store.hpp"
 #include "documents/sqlite_document_store.hpp"
 #include "testing/process.hpp"
 
@@ -52,6 +54,36 @@ class SqliteSubject final : public Subject {
     SqliteDocumentStore store_;
 };
 
+// A scratch database on the server named by OLYMPUS_TEST_MONGODB_URI, dropped afterwards.
+class MongoSubject final : public Subject {
+  public:
+    MongoSubject(const std::string& uri, MongoDocumentOptions::Transactions transactions)
+        : store_(options(uri, transactions)), multi_document_(store_.multi_document_transactions()) {}
+    ~MongoSubject() override {
+        try {
+            store_.drop_database();
+        } catch (const std::exception&) {
+            // The test already failed if the server went away.
+        }
+    }
+    DocumentStore& store() override { return store_; }
+    bool multi_document_transactions() const override { return multi_document_; }
+
+  private:
+    static MongoDocumentOptions options(const std::string& uri,
+                                        MongoDocumentOptions::Transactions transactions) {
+        static std::atomic<int> counter{0};
+        MongoDocumentOptions options;
+        options.uri = uri;
+        options.database = "olympus_test_" + std::to_string(::getpid()) + "_" + std::to_string(++counter);
+        options.transactions = transactions;
+        return options;
+    }
+
+    MongoDocumentStore store_;
+    bool multi_document_;
+};
+
 struct Adapter {
     std::string name;
     // Returns nullptr, with the reason in `skip`, when the adapter cannot run here.
@@ -62,10 +94,26 @@ void PrintTo(const Adapter& adapter, std::ostream* out) {
     *out << adapter.name;
 }
 
+std::unique_ptr<Subject> mongo_subject(MongoDocumentOptions::Transactions transactions, std::string& skip) {
+    const char* uri = std::getenv("OLYMPUS_TEST_MONGODB_URI");
+    if (uri == nullptr || *uri == '\0') {
+        skip = "OLYMPUS_TEST_MONGODB_URI not set: MongoDB contract suite skipped";
+        return nullptr;
+    }
+    return std::make_unique<MongoSubject>(uri, transactions);
+}
+
 std::vector<Adapter> adapters() {
     return {
         {"SqliteFile", [](std::string&) { return std::make_unique<SqliteSubject>(false); }},
         {"SqliteMemory", [](std::string&) { return std::make_unique<SqliteSubject>(true); }},
+        {"MongoDB",
+         [](std::string& skip) {
+             return mongo_subject(MongoDocumentOptions::Transactions::automatic, skip);
+         }},
+        // The single-document fallback, forced even on a replica set.
+        {"MongoDBFallback",
+         [](std::string& skip) { return mongo_subject(MongoDocumentOptions::Transactions::never, skip); }},
     };
 }
 
