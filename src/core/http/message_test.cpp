@@ -30,6 +30,14 @@ TEST(Request, SplitsPathAndQueryAndDecodesParameters) {
     EXPECT_FALSE(r.query_param("missing").has_value());
 }
 
+TEST(Request, QueryParameterOfATargetWithoutQueryIsAbsent) {
+    Request r;
+    r.target = "/v1/items/7";
+    EXPECT_FALSE(r.query_param("cursor").has_value());
+    r.target = "/v1/items/7?";
+    EXPECT_FALSE(r.query_param("cursor").has_value());
+}
+
 TEST(Method, NamesAreCaseSensitive) {
     EXPECT_EQ(method_from_string("GET"), Method::get);
     EXPECT_EQ(method_from_string("get"), Method::other);

@@ -402,6 +402,20 @@ TEST(WireTest, HeadUsesTheHandlersContentLengthWhenTheBodyIsAlreadyGone) {
     EXPECT_TRUE(out.ends_with("\r\n\r\n"));
 }
 
+TEST(WireTest, FieldValuesWithControlCharactersAreDropped) {
+    Response r = Response::empty(200);
+    r.headers.set("X-Unit-Separator",
+                  "a\x1f"
+                  "b");
+    r.headers.set("X-Delete", "a\x7f");
+    r.headers.set("X-Tab", "a\tb");
+    std::string out;
+    serialize_head(r, {}, out);
+    EXPECT_EQ(out.find("X-Unit-Separator"), std::string::npos);
+    EXPECT_EQ(out.find("X-Delete"), std::string::npos);
+    EXPECT_NE(out.find("X-Tab: a\tb\r\n"), std::string::npos);
+}
+
 TEST(WireTest, WantsCloseReadsTheConnectionTokenList) {
     Response r;
     EXPECT_FALSE(wants_close(r));

@@ -62,9 +62,12 @@ bool valid_field_name(std::string_view name) {
     return true;
 }
 
+// RFC 9110 §5.5: field values are visible characters, spaces and tabs (and obs-text); any other
+// control character would make strict clients reject the whole response.
 bool valid_field_value(std::string_view value) {
     for (char c : value) {
-        if (c == '\r' || c == '\n' || c == '\0') return false;
+        auto byte = static_cast<unsigned char>(c);
+        if ((byte < 0x20 && byte != '\t') || byte == 0x7f) return false;
     }
     return true;
 }
