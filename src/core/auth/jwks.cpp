@@ -73,6 +73,7 @@ struct JwksClient::State {
     SteadyClock::time_point fresh_until{};                // keys older than this are refreshed
     std::optional<SteadyClock::time_point> last_attempt;  // for the rate limit
     bool in_flight = false;
+    bool last_fetch_installed = false;  // the outcome of the latest fetch, for refresh() waiters
     // Callers waiting for the fetch in flight, resumed on their own executors when it ends.
     struct Waiter {
         asio::any_io_executor executor;
@@ -169,6 +170,10 @@ asio::awaitable<bool> JwksClient::State::run_fetch(std::shared_ptr<State> state)
     } catch (...) {
         error = "unknown error";
     }
+    {
+        std::lock_guard lock(state->mutex);
+        state->last_fetch_installed = installed;
+    }
     if (!installed) {
         state->failures.fetch_add(1, std::memory_order_relaxed);
         log::warn("jwks: fetch failed, keeping the keys in hand",
@@ -256,7 +261,12 @@ asio::awaitable<bool> JwksClient::refresh() {
     }
     if (!wait) co_return co_await State::run_fetch(state);
     co_await State::wait_for_fetch(state);
-    co_return state->current() != nullptr;
+    bool installed = false;
+    {
+        std::lock_guard lock(state->mutex);
+        installed = state->last_fetch_installed;
+    }
+    co_return installed;
 }
 
 std::shared_ptr<const KeySet> JwksClient::current() const {
