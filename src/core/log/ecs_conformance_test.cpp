@@ -57,6 +57,10 @@ std::vector<std::string> representative_lines() {
                                 nullptr, "app"));
     // Redacted values are strings whatever the original type was.
     lines.push_back(format_line(Level::info, "redacted", {{"labels.api_token", 12}}, nullptr, "app"));
+    // Label values of any type become keywords.
+    lines.push_back(format_line(Level::info, "listening",
+                                {{"labels.admin_port", 9464}, {"labels.tls", false}, {"labels.load", 0.75}},
+                                nullptr, "app"));
     return lines;
 }
 
@@ -97,9 +101,9 @@ TEST_F(EcsConformance, CheckerRejectsUnknownFieldsWrongTypesAndDuplicates) {
                     "app"),                                                           // long as float
         format_line(Level::info, "m", {{"client.ip", "not-an-ip"}}, nullptr, "app"),  // ip
         format_line(Level::info, "m", {{"url.path", 7}}, nullptr, "app"),             // wildcard as number
-        format_line(Level::info, "m", {{"labels.count", 3}}, nullptr, "app"),         // labels are keywords
-        format_line(Level::info, "m", {{"labels", "x"}}, nullptr, "app"),             // an object field
-        R"({"@timestamp":"yesterday","log.level":"info","message":"m"})",             // date
+        R"({"@timestamp":"2024-01-01T00:00:00.000Z","log.level":"info","message":"m","labels.count":3})",
+        format_line(Level::info, "m", {{"labels", "x"}}, nullptr, "app"),  // an object field
+        R"({"@timestamp":"yesterday","log.level":"info","message":"m"})",  // date
         R"({"@timestamp":"2024-01-01T00:00:00.000Z","log.level":"info","message":"a","message":"b"})",
     };
     const auto result = ecs_check(bad);

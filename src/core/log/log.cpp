@@ -282,20 +282,28 @@ void format_into(std::string& out, Level level, std::string_view message, std::s
             out += "\"[REDACTED]\"";
             continue;
         }
+        // ECS stores every value under `labels` as a keyword: numbers and booleans there are
+        // written as strings, so that callers cannot break the mapping.
+        const bool keyword_only =
+            field.name.starts_with("labels.") || field.name.starts_with("container.labels.");
         std::visit(
-            [&out](const auto& v) {
+            [&out, keyword_only](const auto& v) {
                 using T = std::decay_t<decltype(v)>;
                 if constexpr (std::is_same_v<T, std::string_view>) {
                     out += '"';
                     append_json_escaped(out, v);
                     out += '"';
-                } else if constexpr (std::is_same_v<T, std::int64_t>) {
+                    return;
+                }
+                if (keyword_only) out += '"';
+                if constexpr (std::is_same_v<T, std::int64_t>) {
                     append_int(out, v);
                 } else if constexpr (std::is_same_v<T, double>) {
                     append_double(out, v);
-                } else {
+                } else if constexpr (std::is_same_v<T, bool>) {
                     out += v ? "true" : "false";
                 }
+                if (keyword_only) out += '"';
             },
             field.value);
     }
