@@ -131,11 +131,18 @@ class ServeAllInOne(unittest.TestCase):
         for secret in ("query-secret-1", "header-secret-2", "cookie-secret-3"):
             self.assertNotIn(secret, everything)
 
-    def test_every_log_line_is_json_with_ecs_basics(self):
+    def test_every_log_line_is_json_and_conforms_to_ecs(self):
         self.request("GET", "/livez")
+        self.request("POST", "/v1/demo/echo", "{", {"Content-Type": "application/json"})
+        self.assertIsNotNone(self.olympus.wait_for(lambda l: l.get("http.response.status_code") == 400))
+        lines = self.olympus.raw_lines()
         for line in self.olympus.json_lines():
             for field in ("@timestamp", "log.level", "message", "service.name"):
                 self.assertIn(field, line)
+        checker = os.path.join(os.path.dirname(__file__), "..", "tools", "ecs_check.py")
+        check = subprocess.run(["/usr/bin/python3", checker, "-"], input="\n".join(lines) + "\n",
+                               capture_output=True, text=True)
+        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
 
 
 class ServeLifecycle(unittest.TestCase):

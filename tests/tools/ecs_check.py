@@ -6,8 +6,8 @@ type ECS gives that field. Usage:
 
     ecs_check.py [--spec ecs_flat.yml] LINES_FILE|-
 
-The spec defaults to $OLYMPUS_SPECS_DIR/ecs/ecs_flat.yml (OLYMPUS_SPECS_DIR defaults to
-/work/shared/specs). Exit status: 0 when every line conforms, 1 when one does not, 2 on a usage
+The spec defaults to $OLYMPUS_SPECS_DIR/ecs/ecs_flat.yml (OLYMPUS_SPECS_DIR defaults to the
+repository's tests/specs). Exit status: 0 when every line conforms, 1 when one does not, 2 on a usage
 error or an unreadable spec. Runs with Debian's /usr/bin/python3 and python3-yaml.
 """
 
@@ -127,7 +127,8 @@ def check_line(fields, open_objects, line_no, text):
 
 
 def main():
-    default_spec = os.path.join(os.environ.get("OLYMPUS_SPECS_DIR", "/work/shared/specs"), "ecs", "ecs_flat.yml")
+    repo_specs = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "specs")
+    default_spec = os.path.join(os.environ.get("OLYMPUS_SPECS_DIR", repo_specs), "ecs", "ecs_flat.yml")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spec", default=default_spec)
     parser.add_argument("lines", help="file of JSON lines, or - for stdin")

@@ -18,9 +18,7 @@ namespace json = boost::json;
 // The JSON Schema published with the CloudEvents JSON format is the oracle for attribute presence
 // and types.
 json::object load_schema() {
-    std::ifstream in(std::string(OLYMPUS_SOURCE_DIR) +
-                     "/../shared/specs/cloudevents/formats/cloudevents.json");
-    if (!in) in.open("/work/shared/specs/cloudevents/formats/cloudevents.json");
+    std::ifstream in(std::string(OLYMPUS_SOURCE_DIR) + "/tests/specs/cloudevents/formats/cloudevents.json");
     std::stringstream text;
     text << in.rdbuf();
     return json::parse(text.str()).as_object();

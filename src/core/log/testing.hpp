@@ -78,11 +78,11 @@ inline std::vector<std::string> split_lines(std::string_view text) {
     return lines;
 }
 
-// Where the ECS field definitions are: $OLYMPUS_SPECS_DIR/ecs/ecs_flat.yml, by default under
-// /work/shared/specs.
+// Where the ECS field definitions are: $OLYMPUS_SPECS_DIR/ecs/ecs_flat.yml, by default the copy
+// under tests/specs.
 inline std::string ecs_spec_path() {
     const char* dir = std::getenv("OLYMPUS_SPECS_DIR");
-    return std::string(dir != nullptr ? dir : "/work/shared/specs") + "/ecs/ecs_flat.yml";
+    return std::string(dir != nullptr ? dir : OLYMPUS_SOURCE_DIR "/tests/specs") + "/ecs/ecs_flat.yml";
 }
 
 struct EcsCheckResult {
