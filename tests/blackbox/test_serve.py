@@ -97,8 +97,21 @@ class ServeAllInOne(unittest.TestCase):
                                           {"Content-Type": "application/json"}), 400)
         self.assert_problem(*self.request("POST", "/v1/demo/echo", '{"message": "x"}',
                                           {"Content-Type": "text/plain"}), 415)
-        self.assert_problem(*self.request("POST", "/v1/demo/echo", "x" * (2 * 1024 * 1024),
-                                          {"Content-Type": "application/json"}), 413)
+
+    def test_oversized_body_is_refused_with_413_before_it_is_sent(self):
+        # Only the head is sent: the server must answer from the declared length alone.
+        with socket.create_connection(("127.0.0.1", self.olympus.port), timeout=10) as raw:
+            with self.tls.wrap_socket(raw, server_hostname="localhost") as tls:
+                tls.sendall(b"POST /v1/demo/echo HTTP/1.1\r\nHost: localhost\r\n"
+                            b"Content-Type: application/json\r\nContent-Length: 2097152\r\n\r\n")
+                reply = b""
+                while b"\r\n\r\n" not in reply:
+                    chunk = tls.recv(4096)
+                    if not chunk:
+                        break
+                    reply += chunk
+        self.assertTrue(reply.startswith(b"HTTP/1.1 413 "), reply[:80])
+        self.assertIn(b"application/problem+json", reply)
 
     def test_metrics_pass_promtool_and_label_by_route_template(self):
         self.request("GET", "/livez")

@@ -1,5 +1,6 @@
 #include "app/runtime.hpp"
 
+#include <atomic>
 #include <csignal>
 #include <memory>
 #include <pthread.h>
@@ -44,6 +45,22 @@ sigset_t termination_signals() {
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     return set;
+}
+
+// Saturation signals that live outside the registry: dropped log lines and open connections.
+void register_runtime_metrics(metrics::Registry& registry, const http::Server& public_server) {
+    auto& dropped =
+        registry
+            .counter("olympus_log_dropped_lines_total", "Log lines dropped because stdout could not keep up")
+            .labels({});
+    auto& connections =
+        registry.gauge("http_server_open_connections", "Open connections on the public listener").labels({});
+    auto reported = std::make_shared<std::atomic<std::uint64_t>>(0);
+    registry.on_collect([&dropped, &connections, &public_server, reported] {
+        std::uint64_t now = log::dropped_lines();
+        dropped.inc(static_cast<double>(now - reported->exchange(now)));
+        connections.set(static_cast<double>(public_server.open_connections()));
+    });
 }
 
 void install_admin_routes(http::Router& admin, metrics::Registry& registry) {
@@ -92,6 +109,7 @@ int serve(const CoreOptions& options, std::vector<std::unique_ptr<Service>> serv
     admin_options.limits = limits_from(options);
     auto admin_server = std::make_unique<http::Server>(io, admin_options, admin);
 
+    register_runtime_metrics(registry, *public_server);
     public_server->start();
     admin_server->start();
     io.run();
@@ -110,8 +128,9 @@ int serve(const CoreOptions& options, std::vector<std::unique_ptr<Service>> serv
     public_server->drain(deadline);
     admin_server->drain(std::chrono::milliseconds(500));
     // Servers end their coroutines while the I/O threads still run, before anything they use goes.
-    public_server.reset();
+    // The admin server goes first: its /metrics reads the public server's connection count.
     admin_server.reset();
+    public_server.reset();
     for (auto it = services.rbegin(); it != services.rend(); ++it) (*it)->stop();
     io.stop();
     log::info("stopped");
