@@ -201,7 +201,7 @@ std::pair<std::string, std::string> split_once(const std::string& text, char sep
 constexpr std::size_t kBigBodyBytes = 64 * 1024;
 
 // One nginx and one PKI for the whole suite: starting them per test would dominate its run time.
-class ClientTest : public ::testing::Test {
+class HttpClientTest : public ::testing::Test {
   protected:
     static void SetUpTestSuite() {
         pki_ = new testing::TempDir();
@@ -274,7 +274,7 @@ class ClientTest : public ::testing::Test {
 
 // --- plain HTTP against nginx ------------------------------------------------------------------
 
-TEST_F(ClientTest, GetReturnsStatusHeadersAndBody) {
+TEST_F(HttpClientTest, GetReturnsStatusHeadersAndBody) {
     Client client(fast_options(plain_url()));
     const auto response = run_on(io_, client.get("/json"));
     EXPECT_EQ(response.status, 200);
@@ -282,7 +282,7 @@ TEST_F(ClientTest, GetReturnsStatusHeadersAndBody) {
     EXPECT_EQ(response.body, R"({"ok":true})");
 }
 
-TEST_F(ClientTest, KeepAliveServesSequentialRequestsOnOneConnection) {
+TEST_F(HttpClientTest, KeepAliveServesSequentialRequestsOnOneConnection) {
     Client client(fast_options(plain_url()));
     std::vector<std::pair<std::string, std::string>> seen;
     for (int i = 0; i < 3; ++i) seen.push_back(split_once(run_on(io_, client.get("/connection")).body, ' '));
@@ -293,7 +293,7 @@ TEST_F(ClientTest, KeepAliveServesSequentialRequestsOnOneConnection) {
     EXPECT_EQ(client.idle_connections(), 1U);
 }
 
-TEST_F(ClientTest, HeadResponseLeavesTheConnectionReusable) {
+TEST_F(HttpClientTest, HeadResponseLeavesTheConnectionReusable) {
     Client client(fast_options(plain_url()));
     const auto head = run_on(io_, client.send(make_request(Method::head, "/json")));
     EXPECT_EQ(head.status, 200);
@@ -302,7 +302,7 @@ TEST_F(ClientTest, HeadResponseLeavesTheConnectionReusable) {
     EXPECT_EQ(next.second, "2");
 }
 
-TEST_F(ClientTest, ConnectionIdleLongerThanIdleKeepaliveIsNotReused) {
+TEST_F(HttpClientTest, ConnectionIdleLongerThanIdleKeepaliveIsNotReused) {
     auto options = fast_options(plain_url());
     options.idle_keepalive = milliseconds(50);
     Client client(options);
@@ -316,7 +316,7 @@ TEST_F(ClientTest, ConnectionIdleLongerThanIdleKeepaliveIsNotReused) {
     EXPECT_EQ(second.second, "1");
 }
 
-TEST_F(ClientTest, ConcurrentRequestsUseSeparateConnectionsAndPoolKeepsAtMostMaxIdle) {
+TEST_F(HttpClientTest, ConcurrentRequestsUseSeparateConnectionsAndPoolKeepsAtMostMaxIdle) {
     using namespace asio::experimental::awaitable_operators;
     auto options = fast_options(plain_url());
     options.max_idle_connections = 1;
@@ -328,13 +328,13 @@ TEST_F(ClientTest, ConcurrentRequestsUseSeparateConnectionsAndPoolKeepsAtMostMax
     EXPECT_EQ(client.idle_connections(), 1U);
 }
 
-TEST_F(ClientTest, UpstreamErrorStatusIsReturnedNotThrown) {
+TEST_F(HttpClientTest, UpstreamErrorStatusIsReturnedNotThrown) {
     Client client(fast_options(plain_url()));
     const auto response = run_on(io_, client.post_json("/unavailable", "{}"));
     EXPECT_EQ(response.status, 503);
 }
 
-TEST_F(ClientTest, TraceparentCarriesTheTraceIdAndANewSpanId) {
+TEST_F(HttpClientTest, TraceparentCarriesTheTraceIdAndANewSpanId) {
     Client client(fast_options(plain_url()));
     auto trace = trace::TraceContext::start();
     trace.tracestate = "olympus=abc";
@@ -359,12 +359,12 @@ TEST_F(ClientTest, TraceparentCarriesTheTraceIdAndANewSpanId) {
     EXPECT_NE(again->parent_id, sent->parent_id);
 }
 
-TEST_F(ClientTest, WithoutTraceContextNoTraceparentIsSent) {
+TEST_F(HttpClientTest, WithoutTraceContextNoTraceparentIsSent) {
     Client client(fast_options(plain_url()));
     EXPECT_TRUE(run_on(io_, client.get("/echo")).body.starts_with("||"));
 }
 
-TEST_F(ClientTest, ResponseLargerThanMaxResponseBytesFails) {
+TEST_F(HttpClientTest, ResponseLargerThanMaxResponseBytesFails) {
     auto options = fast_options(plain_url());
     options.max_response_bytes = 1024;
     Client client(options);
@@ -378,7 +378,7 @@ TEST_F(ClientTest, ResponseLargerThanMaxResponseBytesFails) {
 
 // --- TLS against nginx -------------------------------------------------------------------------
 
-TEST_F(ClientTest, TlsVerifiesTheServerAgainstTheGivenCaByNameAndByAddress) {
+TEST_F(HttpClientTest, TlsVerifiesTheServerAgainstTheGivenCaByNameAndByAddress) {
     for (const std::string host : {"localhost", "127.0.0.1"}) {
         auto options = fast_options(tls_url(host, tls_port_));
         options.ca_file = ca_file_;
@@ -390,7 +390,7 @@ TEST_F(ClientTest, TlsVerifiesTheServerAgainstTheGivenCaByNameAndByAddress) {
     }
 }
 
-TEST_F(ClientTest, TlsFailsWhenTheCertificateIsFromAnotherCa) {
+TEST_F(HttpClientTest, TlsFailsWhenTheCertificateIsFromAnotherCa) {
     auto options = fast_options(tls_url("localhost", tls_port_));
     options.ca_file = other_ca_file_;
     Client client(options);
@@ -399,12 +399,12 @@ TEST_F(ClientTest, TlsFailsWhenTheCertificateIsFromAnotherCa) {
     EXPECT_NE(error.detail().find("certificate verification failed"), std::string::npos) << error.detail();
 }
 
-TEST_F(ClientTest, TlsFailsAgainstTheSystemStoreForAPrivateCa) {
+TEST_F(HttpClientTest, TlsFailsAgainstTheSystemStoreForAPrivateCa) {
     Client client(fast_options(tls_url("localhost", tls_port_)));
     EXPECT_EQ(expect_client_error(io_, client.get("/json")).kind(), ClientError::Kind::tls);
 }
 
-TEST_F(ClientTest, TlsFailsWhenTheCertificateNamesAnotherHost) {
+TEST_F(HttpClientTest, TlsFailsWhenTheCertificateNamesAnotherHost) {
     for (const std::string host : {"localhost", "127.0.0.1"}) {
         auto options = fast_options(tls_url(host, wrong_name_port_));
         options.ca_file = ca_file_;
@@ -415,7 +415,7 @@ TEST_F(ClientTest, TlsFailsWhenTheCertificateNamesAnotherHost) {
     }
 }
 
-TEST_F(ClientTest, MutualTlsPresentsTheClientCertificate) {
+TEST_F(HttpClientTest, MutualTlsPresentsTheClientCertificate) {
     auto options = fast_options(tls_url("localhost", mtls_port_));
     options.ca_file = ca_file_;
     options.client_certificate = client_certificate_;
@@ -431,7 +431,7 @@ TEST_F(ClientTest, MutualTlsPresentsTheClientCertificate) {
 
 // --- timeouts and connection failures ----------------------------------------------------------
 
-TEST_F(ClientTest, RequestTimeoutFiresWhenTheServerNeverAnswersAndIsNotRetried) {
+TEST_F(HttpClientTest, RequestTimeoutFiresWhenTheServerNeverAnswersAndIsNotRetried) {
     ScriptedServer server(io_,
                           [](int) { return ScriptedServer::Reply{ScriptedServer::Action::never_respond}; });
     auto options = fast_options(server.url());
@@ -447,7 +447,7 @@ TEST_F(ClientTest, RequestTimeoutFiresWhenTheServerNeverAnswersAndIsNotRetried) 
     EXPECT_EQ(server.hits(), 1);  // the server may be working on it: a timeout is not retried
 }
 
-TEST_F(ClientTest, CancelledRequestStopsAtOnceWithoutRetry) {
+TEST_F(HttpClientTest, CancelledRequestStopsAtOnceWithoutRetry) {
     using namespace asio::experimental::awaitable_operators;
     ScriptedServer server(io_,
                           [](int) { return ScriptedServer::Reply{ScriptedServer::Action::never_respond}; });
@@ -464,7 +464,7 @@ TEST_F(ClientTest, CancelledRequestStopsAtOnceWithoutRetry) {
     EXPECT_EQ(client.idle_connections(), 0U);
 }
 
-TEST_F(ClientTest, ConnectTimeoutCoversAHangingTlsHandshake) {
+TEST_F(HttpClientTest, ConnectTimeoutCoversAHangingTlsHandshake) {
     SilentServer server(io_);
     auto options = fast_options(tls_url("127.0.0.1", server.port()));
     options.ca_file = ca_file_;
@@ -477,7 +477,7 @@ TEST_F(ClientTest, ConnectTimeoutCoversAHangingTlsHandshake) {
     EXPECT_LT(Clock::now() - started, milliseconds(2'000));
 }
 
-TEST_F(ClientTest, ConnectTimeoutFiresWhenTheServerDoesNotAcceptAndIsRetried) {
+TEST_F(HttpClientTest, ConnectTimeoutFiresWhenTheServerDoesNotAcceptAndIsRetried) {
     // A listener whose accept queue is full: Linux drops further SYNs, so connect() hangs.
     tcp::acceptor acceptor(io_);
     acceptor.open(tcp::v4());
@@ -499,7 +499,7 @@ TEST_F(ClientTest, ConnectTimeoutFiresWhenTheServerDoesNotAcceptAndIsRetried) {
     EXPECT_LT(elapsed, milliseconds(2'000));
 }
 
-TEST_F(ClientTest, RefusedConnectionFailsWithAConnectErrorAfterRetries) {
+TEST_F(HttpClientTest, RefusedConnectionFailsWithAConnectErrorAfterRetries) {
     auto options = fast_options("http://127.0.0.1:" + std::to_string(testing::free_port()));
     Client client(options);
     const auto error = expect_client_error(io_, client.get("/"));
@@ -520,7 +520,7 @@ ScriptedServer::Script unavailable_twice(std::vector<std::pair<std::string, std:
     };
 }
 
-TEST_F(ClientTest, GetIsRetriedOn503UntilItSucceeds) {
+TEST_F(HttpClientTest, GetIsRetriedOn503UntilItSucceeds) {
     ScriptedServer server(io_, unavailable_twice());
     Client client(fast_options(server.url()));
     const auto response = run_on(io_, client.get("/flaky"));
@@ -529,7 +529,7 @@ TEST_F(ClientTest, GetIsRetriedOn503UntilItSucceeds) {
     EXPECT_EQ(server.hits(), 3);
 }
 
-TEST_F(ClientTest, PostIsNotRetried) {
+TEST_F(HttpClientTest, PostIsNotRetried) {
     ScriptedServer server(io_, unavailable_twice());
     Client client(fast_options(server.url()));
     const auto response = run_on(io_, client.post_json("/orders", "{}"));
@@ -537,7 +537,7 @@ TEST_F(ClientTest, PostIsNotRetried) {
     EXPECT_EQ(server.hits(), 1);
 }
 
-TEST_F(ClientTest, PostWithAnIdempotencyKeyIsRetried) {
+TEST_F(HttpClientTest, PostWithAnIdempotencyKeyIsRetried) {
     ScriptedServer server(io_, unavailable_twice());
     Client client(fast_options(server.url()));
     auto request = make_request(Method::post, "/orders");
@@ -547,7 +547,7 @@ TEST_F(ClientTest, PostWithAnIdempotencyKeyIsRetried) {
     EXPECT_EQ(server.last_request()["Idempotency-Key"], "k-1");
 }
 
-TEST_F(ClientTest, RetriesStopAfterMaxAttemptsWithTheLastResponse) {
+TEST_F(HttpClientTest, RetriesStopAfterMaxAttemptsWithTheLastResponse) {
     ScriptedServer server(io_, [](int) {
         return ScriptedServer::Reply{ScriptedServer::Action::respond, 502};
     });
@@ -558,7 +558,7 @@ TEST_F(ClientTest, RetriesStopAfterMaxAttemptsWithTheLastResponse) {
     EXPECT_EQ(server.hits(), 4);
 }
 
-TEST_F(ClientTest, RetryAfterWithinBackoffMaxIsWaitedFor) {
+TEST_F(HttpClientTest, RetryAfterWithinBackoffMaxIsWaitedFor) {
     ScriptedServer server(io_, unavailable_twice({{"Retry-After", "1"}}));
     auto options = fast_options(server.url());
     options.backoff_max = milliseconds(1'500);
@@ -570,14 +570,14 @@ TEST_F(ClientTest, RetryAfterWithinBackoffMaxIsWaitedFor) {
     EXPECT_EQ(server.hits(), 2);
 }
 
-TEST_F(ClientTest, RetryAfterBeyondBackoffMaxReturnsThe503AtOnce) {
+TEST_F(HttpClientTest, RetryAfterBeyondBackoffMaxReturnsThe503AtOnce) {
     ScriptedServer server(io_, unavailable_twice({{"Retry-After", "120"}}));
     Client client(fast_options(server.url()));
     EXPECT_EQ(run_on(io_, client.get("/")).status, 503);
     EXPECT_EQ(server.hits(), 1);
 }
 
-TEST_F(ClientTest, ConnectionClosedBeforeAnyResponseByteIsRetriedForGetOnly) {
+TEST_F(HttpClientTest, ConnectionClosedBeforeAnyResponseByteIsRetriedForGetOnly) {
     const auto script = [](int hit) {
         ScriptedServer::Reply reply;
         if (hit == 1) reply.action = ScriptedServer::Action::close_without_response;
@@ -594,7 +594,7 @@ TEST_F(ClientTest, ConnectionClosedBeforeAnyResponseByteIsRetriedForGetOnly) {
     EXPECT_EQ(post_server.hits(), 1);
 }
 
-TEST_F(ClientTest, PooledConnectionClosedByTheServerIsNotUsedAgain) {
+TEST_F(HttpClientTest, PooledConnectionClosedByTheServerIsNotUsedAgain) {
     ScriptedServer server(io_, [](int) {
         ScriptedServer::Reply reply;
         reply.drop_after = true;  // says keep-alive, closes anyway
@@ -611,7 +611,7 @@ TEST_F(ClientTest, PooledConnectionClosedByTheServerIsNotUsedAgain) {
     EXPECT_EQ(server.connections(), 2);
 }
 
-TEST_F(ClientTest, RequestLostOnAPooledConnectionIsRedoneOnAFreshOneForGetOnly) {
+TEST_F(HttpClientTest, RequestLostOnAPooledConnectionIsRedoneOnAFreshOneForGetOnly) {
     // The second request reaches a kept-alive connection that the server then drops unanswered,
     // as when its idle timeout strikes at that moment.
     const auto script = [](int hit) {
@@ -636,7 +636,7 @@ TEST_F(ClientTest, RequestLostOnAPooledConnectionIsRedoneOnAFreshOneForGetOnly) 
     EXPECT_EQ(post_server.hits(), 2);
 }
 
-TEST_F(ClientTest, OneClientKeepsAPoolPerIoContextUntilThatContextShutsDown) {
+TEST_F(HttpClientTest, OneClientKeepsAPoolPerIoContextUntilThatContextShutsDown) {
     Client client(fast_options(plain_url()));
     std::vector<std::unique_ptr<asio::io_context>> contexts;
     std::vector<std::vector<std::string>> seen(2);
@@ -662,7 +662,7 @@ TEST_F(ClientTest, OneClientKeepsAPoolPerIoContextUntilThatContextShutsDown) {
 
 // --- what is sent --------------------------------------------------------------------------------
 
-TEST_F(ClientTest, BasePathPrefixAndCallerHeadersAreSentButHopByHopFieldsAreNot) {
+TEST_F(HttpClientTest, BasePathPrefixAndCallerHeadersAreSentButHopByHopFieldsAreNot) {
     ScriptedServer server(io_, [](int) { return ScriptedServer::Reply{}; });
     Client client(fast_options(server.url() + "/prefix/"));
     auto request = make_request(Method::put, "/items/7?x=1");
@@ -680,7 +680,7 @@ TEST_F(ClientTest, BasePathPrefixAndCallerHeadersAreSentButHopByHopFieldsAreNot)
     EXPECT_EQ(seen.count(bhttp::field::transfer_encoding), 0U);
 }
 
-TEST_F(ClientTest, HeaderValueWithLineBreakIsRejectedBeforeSending) {
+TEST_F(HttpClientTest, HeaderValueWithLineBreakIsRejectedBeforeSending) {
     ScriptedServer server(io_, [](int) { return ScriptedServer::Reply{}; });
     Client client(fast_options(server.url()));
     auto request = make_request(Method::get, "/");
@@ -693,7 +693,7 @@ void make_client(ClientOptions options) {
     Client client(std::move(options));
 }
 
-TEST_F(ClientTest, PlainHttpIsRefusedForHostsOtherThanLoopback) {
+TEST_F(HttpClientTest, PlainHttpIsRefusedForHostsOtherThanLoopback) {
     EXPECT_THROW(make_client(ClientOptions{.base_url = "http://example.com"}), std::invalid_argument);
     EXPECT_THROW(make_client(ClientOptions{.base_url = "http://10.1.2.3:8080"}), std::invalid_argument);
     EXPECT_NO_THROW(make_client(ClientOptions{.base_url = "http://example.com", .allow_plain_http = true}));
@@ -702,7 +702,7 @@ TEST_F(ClientTest, PlainHttpIsRefusedForHostsOtherThanLoopback) {
     EXPECT_NO_THROW(make_client(ClientOptions{.base_url = "https://example.com"}));
 }
 
-TEST_F(ClientTest, UnusableBaseUrlOrCaFileIsRejectedAtConstruction) {
+TEST_F(HttpClientTest, UnusableBaseUrlOrCaFileIsRejectedAtConstruction) {
     EXPECT_THROW(make_client(ClientOptions{.base_url = "ftp://example.com"}), std::invalid_argument);
     EXPECT_THROW(make_client(ClientOptions{.base_url = "https://user:secret@example.com"}),
                  std::invalid_argument);
