@@ -176,11 +176,19 @@ class JetStreamSubscription final : public Subscription {
                 std::this_thread::sleep_for(shared_->options.fetch_wait);
                 continue;
             }
+            auto refreshed = std::chrono::steady_clock::now();
             for (int i = 0; i < list.Count; ++i) {
                 // Fetched but not to be handled: hand it back now rather than after ack_wait.
                 if (stop_) {
                     natsMsg_Nak(list.Msgs[i], nullptr);
                     continue;
+                }
+                // The server's ack timer runs for every event of the batch from the fetch on: when
+                // slow handlers have used half of it, tell the server the rest are still in hand,
+                // so that it does not deliver them to someone else meanwhile.
+                if (std::chrono::steady_clock::now() - refreshed > options_.ack_wait / 2) {
+                    for (int j = i; j < list.Count; ++j) natsMsg_InProgress(list.Msgs[j], nullptr);
+                    refreshed = std::chrono::steady_clock::now();
                 }
                 handle(list.Msgs[i]);
             }

@@ -68,6 +68,11 @@ class ServerView {
 
 class JetStreamBusTest : public ::testing::Test {
   protected:
+    static void collect_nothing(Bus& bus, const SubscribeOptions& options) {
+        bus.subscribe(options, [](const CloudEvent&) { throw std::logic_error("no event expected yet"); })
+            .reset();
+    }
+
     JetStreamOptions bus_options() const {
         JetStreamOptions options;
         options.url = nats_.url();
@@ -167,6 +172,25 @@ TEST_F(JetStreamBusTest, AnEventUnackedWhenItsConsumerDiesGoesToTheNextConsumerO
     ASSERT_TRUE(received.wait_for(1, 10s));
     EXPECT_EQ(received.events()[0], event);
     EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);  // about ack_wait, not longer
+}
+
+TEST_F(JetStreamBusTest, ABatchOfSlowEventsIsNotRedeliveredWhileStillInHand) {
+    JetStreamBus bus(bus_options());
+    SubscribeOptions options;
+    options.durable_name = "slow";
+    options.type_filter = "olympus.order.>";
+    options.ack_wait = 600ms;
+    collect_nothing(bus, options);  // create the durable, so that the events wait for it
+    for (int i = 0; i < 8; ++i) bus.publish(order_event("created", i));
+    Received received;
+    // Fetched as one batch that takes twice ack_wait to get through.
+    auto subscription = bus.subscribe(options, [&](const CloudEvent& e) {
+        std::this_thread::sleep_for(150ms);
+        received.add(e);
+    });
+    ASSERT_TRUE(received.wait_for(8, 10s));
+    std::this_thread::sleep_for(800ms);  // a redelivery would show up by now
+    EXPECT_EQ(received.size(), 8u);
 }
 
 TEST_F(JetStreamBusTest, KeepsPublishingAndConsumingAcrossAServerRestart) {
