@@ -308,7 +308,10 @@ class DocumentStore : public DocumentOperations {
 
     // Runs `body` in one transaction and returns its result. An exception from `body` rolls
     // everything back and propagates. The MongoDB adapter may run `body` more than once (a transient
-    // conflict between transactions is retried), so `body` must only touch the transaction.
+    // conflict between transactions is retried), so `body` must only touch the transaction. A store
+    // error inside ends the transaction (MongoDB aborts it on the server): let it propagate rather
+    // than carry on. On MongoDB without multi-document transactions, see mongo_document_store.hpp
+    // for what one transaction may hold.
     template <class F>
     std::invoke_result_t<F&, DocumentTransaction&> transaction(F&& body) {
         using Result = std::invoke_result_t<F&, DocumentTransaction&>;
@@ -321,7 +324,8 @@ class DocumentStore : public DocumentOperations {
         }
     }
 
-    // True when the database answers; for readiness checks, bounded by the adapter's timeouts.
+    // True when the database answers; for readiness checks, bounded by the adapter's timeouts:
+    //   health.add_check("documents", [&store] { return store.ping(); });
     virtual bool ping() noexcept = 0;
 
   protected:
