@@ -61,8 +61,8 @@ class BearerAuthTest : public ::testing::Test {
         io.run();
         return result.get();
     }
-    http::Response get(std::string target, std::string authorization) {
-        return send(Method::get, std::move(target), {std::move(authorization)});
+    http::Response get(std::string target, const std::string& authorization) {
+        return send(Method::get, std::move(target), {authorization});
     }
     static std::string bearer(std::string_view name) { return "Bearer " + jose_tokens().token(name); }
 

@@ -9,7 +9,7 @@ namespace olympus::auth {
 namespace {
 
 // A key set is a few KiB; anything much larger is not one.
-constexpr std::size_t kMaxJwksBytes = 1024 * 1024;
+constexpr std::size_t kMaxJwksBytes = std::size_t{1024} * 1024;
 
 }  // namespace
 

@@ -71,7 +71,7 @@ struct ValidationOptions {
     bool require_access_token_type = true;
     // A real access token is well under 2 KiB; the bound keeps base64 decoding, JSON parsing and
     // hashing of hostile input cheap.
-    std::size_t max_token_bytes = 8 * 1024;
+    std::size_t max_token_bytes = std::size_t{8} * 1024;
 };
 
 // Throws std::invalid_argument when the issuer or audiences are missing or no algorithm is allowed.
