@@ -184,19 +184,28 @@ struct MongoDocumentStore::Impl {
             return transactions.load() == 1;
         }
         Client client(pool);
-        Bson hello = mongo::to_bson(boost::json::object{{"hello", 1}});
         Reply reply;
         bson_error_t error;
+        Bson hello = mongo::to_bson(boost::json::object{{"hello", 1}});
         if (!mongoc_client_command_simple(client.get(), "admin", hello.get(), nullptr, &reply.bson, &error)) {
-            fail(error, &reply.bson, "", "hello");
+            // Servers before 4.4.2 only know the legacy name (59: CommandNotFound).
+            if (error.code != 59) fail(error, &reply.bson, "", "hello");
+            reply.reset();
+            Bson is_master = mongo::to_bson(boost::json::object{{"isMaster", 1}});
+            if (!mongoc_client_command_simple(client.get(), "admin", is_master.get(), nullptr, &reply.bson,
+                                              &error)) {
+                fail(error, &reply.bson, "", "isMaster");
+            }
         }
-        boost::json::object answer = mongo::to_json(reply.bson);
+        // Read member by member: the answer holds dates, ObjectIds and timestamps the JSON mapping
+        // refuses.
+        bson_iter_t it;
         std::int64_t wire =
-            answer.contains("maxWireVersion") ? answer.at("maxWireVersion").to_number<std::int64_t>() : 0;
+            bson_iter_init_find(&it, &reply.bson, "maxWireVersion") ? bson_iter_as_int64(&it) : 0;
         // Replica sets have transactions from MongoDB 4.0 (wire 7), sharded clusters from 4.2 (wire 8).
-        bool replica_set = answer.contains("setName") && wire >= 7;
-        const auto* msg = answer.if_contains("msg");
-        bool sharded = msg != nullptr && msg->is_string() && msg->get_string() == "isdbgrid" && wire >= 8;
+        bool replica_set = bson_iter_init_find(&it, &reply.bson, "setName") && wire >= 7;
+        bool sharded = bson_iter_init_find(&it, &reply.bson, "msg") && BSON_ITER_HOLDS_UTF8(&it) &&
+                       std::string_view(bson_iter_utf8(&it, nullptr)) == "isdbgrid" && wire >= 8;
         transactions = replica_set || sharded ? 1 : 0;
         return transactions.load() == 1;
     }
