@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Core plumbing benchmarks, each against a peer measured in the same run:
 #   tokens   ES256 / RS256 verified per second through the BearerAuth middleware (verified-token
-#            cache off, then on) vs `openssl speed -seconds 3 ecdsap256 rsa2048` verify/s
+#            cache off, then on), and PublicKey::verify alone on the token's signing input, vs
+#            `openssl speed -seconds 3 ecdsap256 rsa2048` verify/s
 #   sql      single-row INSERT and SELECT by primary key per second through the SQL port vs the
 #            same prepared statements in C (bench/sql_baseline.c), SQLite and MariaDB
 #   outbox   events per second from Outbox::add (SQLite, one transaction each) through the relay
@@ -58,9 +59,10 @@ run outbox 60 "$build/bench/outbox_bench" "$events"
 
 echo
 echo "Token verification, one thread (per second; ratio = Olympus / openssl speed verify)"
-printf '%-6s %12s %16s %7s %16s %7s\n' alg openssl bearer-no-cache ratio bearer-cache ratio
-grep '^TSV' "$out/tokens" | while IFS=$'\t' read -r _ alg peer nocache r1 cached r2; do
-  printf '%-6s %12s %16s %7s %16s %7s\n' "$alg" "$peer" "$nocache" "$r1" "$cached" "$r2"
+printf '%-6s %10s %12s %6s %16s %6s %14s %6s\n' alg openssl key.verify ratio bearer-no-cache ratio \
+  bearer-cache ratio
+grep '^TSV' "$out/tokens" | while IFS=$'\t' read -r _ alg peer raw r0 nocache r1 cached r2; do
+  printf '%-6s %10s %12s %6s %16s %6s %14s %6s\n' "$alg" "$peer" "$raw" "$r0" "$nocache" "$r1" "$cached" "$r2"
 done
 echo
 echo "SQL, one thread, single row (per second; ratio = port / C)"
