@@ -56,8 +56,13 @@ constexpr std::string_view kSelectPending =
     "SELECT seq, event_json, attempts, next_attempt_at FROM outbox WHERE sent_at IS NULL ORDER BY seq LIMIT "
     "?";
 constexpr std::string_view kCountPending = "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL";
+// Rows are marked by their seq, never by a range: a transaction that commits late may have taken a
+// seq inside the range, and its event is not published yet. Sixteen per statement saves round trips
+// (a short chunk repeats its last seq).
+constexpr std::size_t kMarkChunk = 16;
 constexpr std::string_view kMarkSent =
-    "UPDATE outbox SET sent_at = ?, attempts = attempts + 1, last_error = NULL WHERE seq = ?";
+    "UPDATE outbox SET sent_at = ?, attempts = attempts + 1, last_error = NULL "
+    "WHERE seq IN (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 constexpr std::string_view kMarkFailed =
     "UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE seq = ?";
 // An event that can never be published (its row no longer parses) is set aside as "sent" with the
@@ -275,7 +280,14 @@ std::size_t OutboxRelay::publish_pending() {
         accepted = std::min(result.accepted, events.size());
         db_.transaction([&](sql::Connection& c) {
             const std::int64_t sent_at = now_ms();
-            for (std::size_t i = 0; i < accepted; ++i) c.exec(kMarkSent, sent_at, rows[i].seq);
+            for (std::size_t first = 0; first < accepted; first += kMarkChunk) {
+                auto& statement = c.prepare(kMarkSent);
+                statement.bind(1, sent_at);
+                for (std::size_t i = 0; i < kMarkChunk; ++i) {
+                    statement.bind(static_cast<int>(i) + 2, rows[std::min(first + i, accepted - 1)].seq);
+                }
+                statement.exec();
+            }
             if (accepted < rows.size()) {
                 const auto& failed = rows[accepted];
                 const auto attempts = failed.attempts + 1;
