@@ -10,13 +10,15 @@
 # Servers (mariadbd, nats-server) are started by the programs on 127.0.0.1 with free ports and temp
 # data directories, and killed by PID when they exit. Bounded: about 1.5 minutes after the build.
 #
-# Environment: BENCH_BUILD_DIR (default build/bench3), BENCH_SECONDS=2 (per measured phase),
-#              BENCH_EVENTS=5000 (outbox events).
+# Environment: BENCH_BUILD_DIR (default build/bench3), BENCH_SECONDS=2 (per token case),
+#              BENCH_SQL_SECONDS=1 (per SQL phase; port and C alternate over 3 rounds, medians
+#              printed), BENCH_EVENTS=5000 (outbox events).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${BENCH_BUILD_DIR:-$root/build/bench3}
 seconds=${BENCH_SECONDS:-2}
+sql_seconds=${BENCH_SQL_SECONDS:-1}
 events=${BENCH_EVENTS:-5000}
 
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DOLYMPUS_SANITIZE=OFF \
@@ -54,7 +56,7 @@ run() {
 }
 
 run tokens 60 "$build/bench/token_bench" "$seconds"
-run sql 90 "$build/bench/sql_bench" "$build/bench/sql_baseline" "$seconds"
+run sql 90 "$build/bench/sql_bench" "$build/bench/sql_baseline" "$sql_seconds"
 run outbox 60 "$build/bench/outbox_bench" "$events"
 
 echo
@@ -65,7 +67,7 @@ grep '^TSV' "$out/tokens" | while IFS=$'\t' read -r _ alg peer raw r0 nocache r1
   printf '%-6s %10s %12s %6s %16s %6s %14s %6s\n' "$alg" "$peer" "$raw" "$r0" "$nocache" "$r1" "$cached" "$r2"
 done
 echo
-echo "SQL, one thread, single row (per second; ratio = port / C)"
+echo "SQL, one thread, single row (per second, median of 3 alternating rounds; ratio = port / C)"
 printf '%-8s %-7s %10s %10s %7s\n' engine op port C ratio
 grep '^TSV' "$out/sql" | while IFS=$'\t' read -r _ engine op port c ratio; do
   printf '%-8s %-7s %10s %10s %7s\n' "$engine" "$op" "$port" "$c" "$ratio"

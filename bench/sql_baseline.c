@@ -32,7 +32,8 @@ static int run_sqlite(const char* path, double seconds) {
     char* error = NULL;
     if (sqlite3_exec(db,
                      "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
-                     "CREATE TABLE bench (id INTEGER PRIMARY KEY, name TEXT NOT NULL, qty INTEGER NOT NULL)",
+                     "CREATE TABLE IF NOT EXISTS bench (id INTEGER PRIMARY KEY, name TEXT NOT NULL, qty "
+                     "INTEGER NOT NULL)",
                      NULL, NULL, &error) != SQLITE_OK)
         die("setup", error);
     sqlite3_busy_timeout(db, 5000);
@@ -98,10 +99,10 @@ static int run_mariadb(const char* host, unsigned port, const char* user, const 
     mysql_set_character_set(db, "utf8mb4");
     mysql_autocommit(db, 1);
     if (mysql_query(db, "SET SESSION sql_mode='STRICT_ALL_TABLES'") != 0 ||
-        mysql_query(
-            db,
-            "CREATE TABLE bench (id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, name VARCHAR(64) NOT NULL,"
-            " qty BIGINT NOT NULL) ENGINE=InnoDB") != 0)
+        mysql_query(db,
+                    "CREATE TABLE IF NOT EXISTS bench (id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, name "
+                    "VARCHAR(64) NOT NULL,"
+                    " qty BIGINT NOT NULL) ENGINE=InnoDB") != 0)
         die("setup", mysql_error(db));
     MYSQL_STMT* insert = prepare(db, "INSERT INTO bench (name, qty) VALUES (?, ?)");
     MYSQL_STMT* select = prepare(db, "SELECT id, name, qty FROM bench WHERE id = ?");

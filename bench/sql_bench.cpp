@@ -4,6 +4,7 @@
 // the same prepared statements straight on sqlite3 and Connector/C in the same run. One thread.
 //
 //   sql_bench BASELINE_BINARY [seconds-per-phase]   prints TSV lines "TSV\tengine\top\tport\tc\tratio"
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -71,9 +72,38 @@ Rates baseline(const std::string& binary, std::vector<std::string> args, const t
     return r;
 }
 
-void print(const char* engine, const Rates& port, const Rates& c) {
-    std::printf("TSV\t%s\tINSERT\t%.0f\t%.0f\t%.2f\n", engine, port.insert, c.insert, port.insert / c.insert);
-    std::printf("TSV\t%s\tSELECT\t%.0f\t%.0f\t%.2f\n", engine, port.select, c.select, port.select / c.select);
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+
+// The machine is shared: port and C take turns, in alternating order, for kRounds rounds, and the
+// ratio is taken per round; the median round ratio (and the median rates) are printed.
+constexpr int kRounds = 3;
+
+template <class Port, class C>
+void run_rounds(const char* engine, Port&& port, C&& c) {
+    std::vector<double> port_insert, port_select, c_insert, c_select, insert_ratio, select_ratio;
+    for (int round = 0; round < kRounds; ++round) {
+        Rates p, b;
+        if (round % 2 == 0) {
+            p = port();
+            b = c();
+        } else {
+            b = c();
+            p = port();
+        }
+        port_insert.push_back(p.insert);
+        port_select.push_back(p.select);
+        c_insert.push_back(b.insert);
+        c_select.push_back(b.select);
+        insert_ratio.push_back(p.insert / b.insert);
+        select_ratio.push_back(p.select / b.select);
+    }
+    std::printf("TSV\t%s\tINSERT\t%.0f\t%.0f\t%.2f\n", engine, median(port_insert), median(c_insert),
+                median(insert_ratio));
+    std::printf("TSV\t%s\tSELECT\t%.0f\t%.0f\t%.2f\n", engine, median(port_select), median(c_select),
+                median(select_ratio));
     std::fflush(stdout);
 }
 
@@ -85,36 +115,45 @@ int main(int argc, char** argv) try {
         return 2;
     }
     const std::string baseline_binary = argv[1];
-    const double seconds = argc > 2 ? std::atof(argv[2]) : 2.0;
+    const double seconds = argc > 2 ? std::atof(argv[2]) : 1.0;
     const std::string secs = std::to_string(seconds);
     testing::TempDir dir;
 
     // SQLite: the port's adapter sets WAL, synchronous=NORMAL, foreign keys; the C peer does too.
-    {
-        auto db = sql::open("sqlite://" + dir.file("port.db"));
-        const Rates port = through_port(
-            *db, "CREATE TABLE bench (id INTEGER PRIMARY KEY, name TEXT NOT NULL, qty INTEGER NOT NULL)",
-            seconds);
-        const Rates c = baseline(baseline_binary, {"sqlite", dir.file("c.db"), secs}, dir);
-        print("sqlite", port, c);
-    }
+    auto sqlite = sql::open("sqlite://" + dir.file("port.db"));
+    run_rounds(
+        "sqlite",
+        [&] {
+            return through_port(*sqlite,
+                                "CREATE TABLE IF NOT EXISTS bench (id INTEGER PRIMARY KEY, name TEXT NOT "
+                                "NULL, qty INTEGER NOT NULL)",
+                                seconds);
+        },
+        [&] {
+            return baseline(baseline_binary, {"sqlite", dir.file("c.db"), secs}, dir);
+        });
+    sqlite.reset();
 
     // MariaDB: the fixture's mariadbd on 127.0.0.1 (innodb_flush_log_at_trx_commit=2), TCP for both.
-    {
-        auto& server = testing::MariaDbServer::shared();
-        auto db = sql::open(server.create_database("bench_port"));
-        const Rates port = through_port(*db,
-                                        "CREATE TABLE bench (id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
-                                        " name VARCHAR(64) NOT NULL, qty BIGINT NOT NULL) ENGINE=InnoDB",
-                                        seconds);
-        server.create_database("bench_c");
-        const Rates c = baseline(baseline_binary,
-                                 {"mariadb", "127.0.0.1", std::to_string(server.port()),
-                                  std::string(testing::MariaDbServer::kUser),
-                                  std::string(testing::MariaDbServer::kPassword), "bench_c", secs},
-                                 dir);
-        print("mariadb", port, c);
-    }
+    auto& server = testing::MariaDbServer::shared();
+    auto mariadb = sql::open(server.create_database("bench_port"));
+    server.create_database("bench_c");
+    run_rounds(
+        "mariadb",
+        [&] {
+            return through_port(
+                *mariadb,
+                "CREATE TABLE IF NOT EXISTS bench (id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+                " name VARCHAR(64) NOT NULL, qty BIGINT NOT NULL) ENGINE=InnoDB",
+                seconds);
+        },
+        [&] {
+            return baseline(baseline_binary,
+                            {"mariadb", "127.0.0.1", std::to_string(server.port()),
+                             std::string(testing::MariaDbServer::kUser),
+                             std::string(testing::MariaDbServer::kPassword), "bench_c", secs},
+                            dir);
+        });
     return 0;
 } catch (const std::exception& e) {
     std::cerr << "sql_bench: " << e.what() << "\n";
