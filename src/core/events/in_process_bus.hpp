@@ -5,6 +5,9 @@
 // consumer. A handler that throws gets the event again after a backoff; events wait in their
 // durable's queue while no subscription of that name runs.
 //
+// A handler that is still running is never given its event a second time, so ack_wait does not
+// apply here (nor deliver_new_only: there is no history to skip).
+//
 // "Durably accepted" here means accepted into memory: events in the queues are lost when the
 // process ends. The all-in-one shape accepts that; the outbox keeps unpublished events on disk,
 // and the distributed shape uses JetStream.

@@ -82,7 +82,8 @@ struct OutboxRelayOptions {
 class OutboxRelay {
   public:
     // Registers olympus_outbox_backlog (gauge) and olympus_outbox_published_total (counter), both
-    // labelled by service. Does not start the thread: call start().
+    // labelled by service. The outbox tables must exist (Outbox::migrate). Does not start the
+    // thread: call start(). A relay is started once; stop() on one never started does nothing.
     OutboxRelay(sql::Database& db, Bus& bus, metrics::Registry& registry, OutboxRelayOptions options = {});
     // Stops (with the flush attempt) when still running.
     ~OutboxRelay();
