@@ -7,13 +7,10 @@
 //
 // Storage ports are synchronous and easy to test; handlers call them through `run`.
 
-#include <exception>
-#include <optional>
 #include <type_traits>
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/this_coro.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -29,28 +26,11 @@ class Offload {
     template <class F>
     boost::asio::awaitable<std::invoke_result_t<F>> run(F work) {
         using Result = std::invoke_result_t<F>;
-        auto home = co_await boost::asio::this_coro::executor;
-        co_await boost::asio::post(pool_.get_executor(), boost::asio::use_awaitable);
-        std::exception_ptr error;
-        if constexpr (std::is_void_v<Result>) {
-            try {
-                work();
-            } catch (...) {
-                error = std::current_exception();
-            }
-            co_await boost::asio::post(home, boost::asio::use_awaitable);
-            if (error) std::rethrow_exception(error);
-        } else {
-            std::optional<Result> result;
-            try {
-                result.emplace(work());
-            } catch (...) {
-                error = std::current_exception();
-            }
-            co_await boost::asio::post(home, boost::asio::use_awaitable);
-            if (error) std::rethrow_exception(error);
-            co_return std::move(*result);
-        }
+        // The work runs as a coroutine of the pool's executor; its completion (value or exception)
+        // is delivered back through the caller's own executor.
+        co_return co_await boost::asio::co_spawn(
+            pool_.get_executor(), [&work]() -> boost::asio::awaitable<Result> { co_return work(); },
+            boost::asio::use_awaitable);
     }
 
     // Waits for queued work to finish and joins the threads.

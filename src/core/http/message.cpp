@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 
+#include <boost/url/decode_view.hpp>
+#include <boost/url/encoding_opts.hpp>
 #include <boost/url/parse_query.hpp>
 
 namespace olympus::http {
@@ -80,8 +82,16 @@ std::optional<std::string> Request::query_param(std::string_view name) const {
     if (q.empty()) return std::nullopt;
     auto params = boost::urls::parse_query(q);
     if (!params) return std::nullopt;
+    // Query strings are form-encoded: '+' is a space and %XX an octet (WHATWG URL, HTML forms).
+    boost::urls::encoding_opts form;
+    form.space_as_plus = true;
+    auto decode = [&form](boost::urls::pct_string_view text) {
+        boost::urls::decode_view view(text, form);
+        return std::string(view.begin(), view.end());
+    };
     for (auto param : *params) {
-        if (param.key == name) return std::string(param.has_value ? param.value : std::string{});
+        if (decode(param.key) != name) continue;
+        return param.has_value ? decode(param.value) : std::string{};
     }
     return std::nullopt;
 }

@@ -20,14 +20,16 @@ TEST(Headers, LookupIsCaseInsensitiveAndSetReplaces) {
 
 TEST(Request, SplitsPathAndQueryAndDecodesParameters) {
     Request r;
-    r.target = "/v1/users?email=a%40b.c&limit=5&empty=&flag";
+    r.target = "/v1/users?email=a%40b.c&limit=5&empty=&flag&q=two+words&%6Bey=v";
     EXPECT_EQ(r.path(), "/v1/users");
-    EXPECT_EQ(r.query(), "email=a%40b.c&limit=5&empty=&flag");
+    EXPECT_EQ(r.query(), "email=a%40b.c&limit=5&empty=&flag&q=two+words&%6Bey=v");
     EXPECT_EQ(r.query_param("email").value_or(""), "a@b.c");
     EXPECT_EQ(r.query_param("limit").value_or(""), "5");
     EXPECT_EQ(r.query_param("empty").value_or("x"), "");
     EXPECT_TRUE(r.query_param("flag").has_value());
     EXPECT_FALSE(r.query_param("missing").has_value());
+    EXPECT_EQ(r.query_param("q").value_or(""), "two words");
+    EXPECT_EQ(r.query_param("key").value_or(""), "v");
 }
 
 TEST(Request, QueryParameterOfATargetWithoutQueryIsAbsent) {

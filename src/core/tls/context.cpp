@@ -20,18 +20,6 @@ namespace asio = boost::asio;
 
 namespace {
 
-// OpenSSL's error queue as one line, oldest first; clears the queue.
-std::string openssl_errors() {
-    std::string out;
-    while (unsigned long code = ERR_get_error()) {
-        char text[256];
-        ERR_error_string_n(code, text, sizeof text);
-        if (!out.empty()) out += "; ";
-        out += text;
-    }
-    return out.empty() ? std::string("unknown OpenSSL error") : out;
-}
-
 [[noreturn]] void fail(std::string_view what, const std::string& path, const std::string& why) {
     throw std::runtime_error("tls: cannot load " + std::string(what) + " '" + path + "': " + why);
 }
@@ -57,6 +45,17 @@ int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const un
 }
 
 }  // namespace
+
+std::string openssl_errors() {
+    std::string out;
+    while (unsigned long code = ERR_get_error()) {
+        char text[256];
+        ERR_error_string_n(code, text, sizeof text);
+        if (!out.empty()) out += "; ";
+        out += text;
+    }
+    return out.empty() ? std::string("unknown OpenSSL error") : out;
+}
 
 std::shared_ptr<asio::ssl::context> make_server_context(const http::TlsFiles& files) {
     require_readable("certificate chain", files.certificate_chain);

@@ -5,6 +5,7 @@
 // of this header; only the servers' .cpp files need the full definition of the context.
 
 #include <memory>
+#include <string>
 
 #include "http/server.hpp"
 
@@ -25,5 +26,8 @@ inline constexpr const char* kTls12Ciphers =
 // file and OpenSSL's reason when a file is missing, unreadable or not PEM, or when the key does not
 // belong to the certificate.
 std::shared_ptr<boost::asio::ssl::context> make_server_context(const http::TlsFiles& files);
+
+// OpenSSL's error queue as one line, oldest first; clears the queue.
+std::string openssl_errors();
 
 }  // namespace olympus::tls

@@ -24,6 +24,8 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "tls/context.hpp"
+
 namespace olympus::tls {
 
 namespace {
@@ -48,17 +50,6 @@ struct BioDeleter {
 using X509Ptr = std::unique_ptr<X509, X509Deleter>;
 using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyDeleter>;
 using BioPtr = std::unique_ptr<BIO, BioDeleter>;
-
-std::string openssl_errors() {
-    std::string out;
-    while (unsigned long code = ERR_get_error()) {
-        char text[256];
-        ERR_error_string_n(code, text, sizeof text);
-        if (!out.empty()) out += "; ";
-        out += text;
-    }
-    return out.empty() ? std::string("unknown OpenSSL error") : out;
-}
 
 [[noreturn]] void fail(std::string_view what) {
     throw std::runtime_error("dev certificate: " + std::string(what) + ": " + openssl_errors());
