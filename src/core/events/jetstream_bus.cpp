@@ -82,6 +82,41 @@ void on_async_error(natsConnection*, natsSubscription*, natsStatus status, void*
     log::warn("NATS asynchronous error", {{"error.message", natsStatus_GetText(status)}});
 }
 
+// libnats runs threads of its own (timers, asynchronous callbacks) until nats_Close. The library is
+// opened with the first bus and closed, waiting for those threads, when the last one is gone, so
+// that none outlive their use: a process that forks afterwards (a death test, a daemon) inherits no
+// half-owned thread.
+class LibraryUse {
+  public:
+    LibraryUse() {
+        std::lock_guard lock(mutex());
+        if (users() == 0) {
+            const natsStatus status = nats_Open(-1);
+            if (status != NATS_OK)
+                throw BusError("event bus: cannot initialise libnats: " + nats_error(status));
+        }
+        ++users();
+    }
+    ~LibraryUse() {
+        std::lock_guard lock(mutex());
+        if (--users() > 0) return;
+        if (nats_CloseAndWait(5'000) != NATS_OK) log::warn("libnats did not shut down within 5 s");
+    }
+    LibraryUse(const LibraryUse&) = delete;
+    LibraryUse& operator=(const LibraryUse&) = delete;
+
+  private:
+    // nats_Open and nats_Close must not run concurrently.
+    static std::mutex& mutex() {
+        static std::mutex instance;
+        return instance;
+    }
+    static int& users() {
+        static int count = 0;
+        return count;
+    }
+};
+
 }  // namespace
 
 StreamSpec domain_stream(std::string_view domain) {
@@ -94,6 +129,7 @@ StreamSpec domain_stream(std::string_view domain) {
 // The connection and the JetStream contexts, shared by the bus and its subscriptions so that a
 // subscription outliving the bus never sees a destroyed connection.
 struct JetStreamBus::Shared {
+    LibraryUse library;  // first: the library outlives everything below
     JetStreamOptions options;
     natsConnection* connection = nullptr;
     jsCtx* js = nullptr;        // synchronous publishes, consumers, streams

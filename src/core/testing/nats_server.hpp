@@ -16,9 +16,11 @@
 #include <cstdint>
 #include <memory>
 #include <netinet/in.h>
+#include <optional>
 #include <signal.h>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <thread>
@@ -77,7 +79,42 @@ class NatsServer {
 
     std::string log() const { return read_file(dir_.file("nats.log")); }
 
+    // The body of GET `path` on the monitoring port ("/jsz?streams=true&consumers=true&config=true"
+    // is the server's own view of streams and consumers), nullopt unless it answers 200. A plain
+    // socket: the fixture should not depend on the HTTP client it may test.
+    std::optional<std::string> monitor(std::string_view path) const {
+        const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) return std::nullopt;
+        sockaddr_in address{};
+        address.sin_family = AF_INET;
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        address.sin_port = htons(monitor_port_);
+        // A server that accepts but never answers must not hang the fixture.
+        timeval timeout{2, 0};
+        ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+        std::string response;
+        if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0) {
+            const std::string request = "GET " + std::string(path) + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+            if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+                static_cast<ssize_t>(request.size())) {
+                char buffer[4096];
+                ssize_t n = 0;
+                while ((n = ::recv(fd, buffer, sizeof(buffer), 0)) > 0)
+                    response.append(buffer, static_cast<std::size_t>(n));
+            }
+        }
+        ::close(fd);
+        const auto body = response.find("\r\n\r\n");
+        if (!(response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200")) ||
+            body == std::string::npos) {
+            return std::nullopt;
+        }
+        return response.substr(body + 4);
+    }
+
   private:
+    bool healthy() const { return monitor("/healthz").has_value(); }
+
     void signal_and_wait(int signal) {
         if (!process_) return;
         ::kill(process_->pid(), signal);
@@ -86,32 +123,6 @@ class NatsServer {
             process_->wait(std::chrono::seconds(10));
         }
         process_.reset();
-    }
-
-    // GET /healthz over a plain socket: the fixture should not depend on the HTTP client it may test.
-    bool healthy() const {
-        const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0) return false;
-        sockaddr_in address{};
-        address.sin_family = AF_INET;
-        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        address.sin_port = htons(monitor_port_);
-        // A server that accepts but never answers must not hang the fixture.
-        timeval timeout{1, 0};
-        ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-        std::string response;
-        if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0) {
-            const std::string request = "GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-            if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
-                static_cast<ssize_t>(request.size())) {
-                char buffer[512];
-                ssize_t n = 0;
-                while ((n = ::recv(fd, buffer, sizeof(buffer), 0)) > 0)
-                    response.append(buffer, static_cast<std::size_t>(n));
-            }
-        }
-        ::close(fd);
-        return response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200");
     }
 
     TempDir dir_;
