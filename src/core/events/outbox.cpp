@@ -87,6 +87,8 @@ constexpr std::string_view kRecordProcessedSqlite =
     "INSERT OR IGNORE INTO processed_events (consumer, event_id, processed_at) VALUES (?, ?, ?)";
 constexpr std::string_view kRecordProcessedMariaDb =
     "INSERT IGNORE INTO processed_events (consumer, event_id, processed_at) VALUES (?, ?, ?)";
+constexpr std::string_view kForgetProcessed =
+    "DELETE FROM processed_events WHERE consumer = ? AND event_id = ?";
 constexpr std::string_view kPruneProcessed = "DELETE FROM processed_events WHERE processed_at < ?";
 
 std::int64_t now_ms() {
@@ -309,19 +311,33 @@ std::size_t OutboxRelay::publish_pending() {
 
 // ---- Consumers ----------------------------------------------------------------------------------
 
+SqlProcessedEvents::SqlProcessedEvents(sql::Connection& connection, std::string consumer)
+    : connection_(connection), consumer_(std::move(consumer)) {
+    if (!connection_.in_transaction()) {
+        throw std::logic_error("SqlProcessedEvents: use it inside the transaction of the handler's changes");
+    }
+}
+
+bool SqlProcessedEvents::first_time(std::string_view event_id) {
+    // Concurrent deliveries of one event serialise on the key: the second sees the first's record
+    // once it commits, or inserts its own if the first rolled back.
+    const auto record =
+        connection_.dialect() == sql::Dialect::sqlite ? kRecordProcessedSqlite : kRecordProcessedMariaDb;
+    return connection_.exec(record, consumer_, event_id, now_ms()).rows_affected == 1;
+}
+
+void SqlProcessedEvents::forget(std::string_view event_id) {
+    connection_.exec(kForgetProcessed, consumer_, event_id);
+}
+
 Handler exactly_once(sql::Database& db, std::string consumer,
                      std::function<void(sql::Connection&, const CloudEvent&)> handler) {
-    const auto record =
-        db.dialect() == sql::Dialect::sqlite ? kRecordProcessedSqlite : kRecordProcessedMariaDb;
-    return
-        [&db, record, consumer = std::move(consumer), handler = std::move(handler)](const CloudEvent& event) {
-            db.transaction([&](sql::Connection& c) {
-                // Concurrent deliveries of one event serialise on the key: the second sees the first's
-                // record once it commits, or inserts its own if the first rolled back.
-                if (c.exec(record, consumer, event.id, now_ms()).rows_affected == 0) return;
-                handler(c, event);
-            });
-        };
+    return [&db, consumer = std::move(consumer), handler = std::move(handler)](const CloudEvent& event) {
+        db.transaction([&](sql::Connection& c) {
+            SqlProcessedEvents processed(c, consumer);
+            if (processed.first_time(event.id)) handler(c, event);
+        });
+    };
 }
 
 std::int64_t prune_processed_events(sql::Database& db, std::chrono::hours age) {

@@ -128,6 +128,20 @@ class OutboxRelay {
     std::thread thread_;
 };
 
+// The processed_events record of one consumer, kept on the connection of the caller's transaction
+// (std::logic_error outside one), so that the record commits or rolls back with the handler's own
+// changes: a crash between the two cannot lose an event or apply it twice.
+class SqlProcessedEvents final : public ProcessedEvents {
+  public:
+    SqlProcessedEvents(sql::Connection& connection, std::string consumer);
+    bool first_time(std::string_view event_id) override;
+    void forget(std::string_view event_id) override;
+
+  private:
+    sql::Connection& connection_;
+    std::string consumer_;
+};
+
 // Runs `handler` with the event in one transaction that also records the event id for `consumer`
 // in processed_events: a redelivered event finds its id and is acknowledged without running the
 // handler again, and a handler that throws rolls its record back with everything else. The

@@ -294,6 +294,27 @@ TEST_P(OutboxTest, AHandlerThatThrowsLeavesNoRecordAndRunsAgain) {
     EXPECT_EQ(prune_processed_events(*db_, 1h), 0);  // nothing old yet
 }
 
+TEST_P(OutboxTest, ProcessedEventsAreRecordedInTheCallersTransaction) {
+    EXPECT_THROW(db_->write([](sql::Connection& c) { SqlProcessedEvents(c, "x"); }), std::logic_error);
+    EXPECT_THROW(db_->transaction([](sql::Connection& c) {
+        SqlProcessedEvents processed(c, "mailer");
+        EXPECT_TRUE(processed.first_time("e1"));
+        throw std::runtime_error("rolled back");
+    }),
+                 std::runtime_error);
+    db_->transaction([](sql::Connection& c) {
+        SqlProcessedEvents processed(c, "mailer");
+        EXPECT_TRUE(processed.first_time("e1"));  // the rolled-back record is gone
+        EXPECT_FALSE(processed.first_time("e1"));
+        processed.forget("e1");
+        EXPECT_TRUE(processed.first_time("e1"));
+    });
+    db_->transaction([](sql::Connection& c) {
+        EXPECT_FALSE(SqlProcessedEvents(c, "mailer").first_time("e1"));  // committed
+        EXPECT_TRUE(SqlProcessedEvents(c, "sms").first_time("e1"));      // per consumer
+    });
+}
+
 std::string param_name(const ::testing::TestParamInfo<std::tuple<Backend, Adapter>>& param) {
     return std::string(std::get<0>(param.param) == Backend::sqlite ? "Sqlite" : "MariaDb") +
            (std::get<1>(param.param) == Adapter::in_process ? "InProcess" : "JetStream");
