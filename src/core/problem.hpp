@@ -3,16 +3,17 @@
 // The one error type of Olympus: an RFC 9457 problem detail. Domain code throws or returns a
 // Problem; the HTTP layer renders it as application/problem+json with the matching status.
 
-#include <boost/json/object.hpp>
 #include <stdexcept>
 #include <string>
+
+#include <boost/json/object.hpp>
 
 #include "http/message.hpp"
 
 namespace olympus {
 
 class Problem : public std::exception {
-public:
+  public:
     // `type` is a URI reference; "about:blank" means the status says everything.
     Problem(int status, std::string title, std::string detail = {}, std::string type = "about:blank");
 
@@ -40,7 +41,7 @@ public:
     std::string to_json(std::string_view instance = {}) const;
     http::Response to_response(std::string_view instance = {}) const;
 
-private:
+  private:
     int status_;
     std::string title_;
     std::string detail_;

@@ -19,7 +19,7 @@ Method method_from_string(std::string_view name);
 
 // Header fields in arrival order; names compare case-insensitively (RFC 9110 §5.1).
 class Headers {
-public:
+  public:
     struct Field {
         std::string name;
         std::string value;
@@ -37,7 +37,7 @@ public:
     auto begin() const { return fields_.begin(); }
     auto end() const { return fields_.end(); }
 
-private:
+  private:
     std::vector<Field> fields_;
 };
 
@@ -64,7 +64,8 @@ struct Response {
     std::string body;
 
     static Response json(int status, std::string body);
-    static Response text(int status, std::string body, std::string_view content_type = "text/plain; charset=utf-8");
+    static Response text(int status, std::string body,
+                         std::string_view content_type = "text/plain; charset=utf-8");
     static Response empty(int status);
 };
 

@@ -1,7 +1,7 @@
 #include "json/body.hpp"
 
-#include <boost/json/stream_parser.hpp>
 #include <boost/json/serialize.hpp>
+#include <boost/json/stream_parser.hpp>
 
 #include "problem.hpp"
 
