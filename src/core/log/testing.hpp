@@ -16,6 +16,8 @@
 #error "testing.hpp is for the test binary, which defines OLYMPUS_SOURCE_DIR"
 #endif
 
+#include "testing/process.hpp"
+
 namespace olympus::log::testing {
 
 // Redirects the process's stdout (descriptor 1, where olympus::log writes) into a temporary file.
@@ -85,34 +87,16 @@ inline std::string ecs_spec_path() {
     return std::string(dir != nullptr ? dir : OLYMPUS_SOURCE_DIR "/tests/specs") + "/ecs/ecs_flat.yml";
 }
 
-struct EcsCheckResult {
-    int exit_code = -1;
-    std::string output;  // the checker's report, problems included
-};
+using EcsCheckResult = olympus::testing::CheckResult;
 
 // Runs tests/tools/ecs_check.py (Debian's /usr/bin/python3 with python3-yaml) on these lines.
 inline EcsCheckResult ecs_check(const std::vector<std::string>& lines) {
-    char path[] = "/tmp/olympus-ecs-lines-XXXXXX";
-    const int fd = ::mkstemp(path);
-    if (fd < 0) throw std::runtime_error("mkstemp failed");
     std::string text;
     for (const auto& line : lines) text += line + "\n";
-    const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-    ::close(fd);
-    if (!written) throw std::runtime_error("cannot write the lines to check");
-    const std::string command = "/usr/bin/python3 '" OLYMPUS_SOURCE_DIR
-                                "/tests/tools/ecs_check.py' --spec '" +
-                                ecs_spec_path() + "' '" + path + "' 2>&1";
-    EcsCheckResult result;
-    if (FILE* pipe = ::popen(command.c_str(), "r")) {
-        char buf[4096];
-        std::size_t n;
-        while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) result.output.append(buf, n);
-        const int status = ::pclose(pipe);
-        result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    }
-    ::unlink(path);
-    return result;
+    return olympus::testing::check_text_with(text, [](const std::string& path) {
+        return "/usr/bin/python3 '" OLYMPUS_SOURCE_DIR "/tests/tools/ecs_check.py' --spec '" +
+               ecs_spec_path() + "' '" + path + "'";
+    });
 }
 
 }  // namespace olympus::log::testing

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <fcntl.h>
 #include <filesystem>
@@ -17,6 +18,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -64,6 +66,38 @@ inline void write_file(const std::filesystem::path& path, std::string_view conte
 }
 
 // A port on 127.0.0.1 that was free a moment ago, for peers that cannot be told to bind port 0.
+// The exit code and combined output of a checker command run on a text.
+struct CheckResult {
+    int exit_code = -1;
+    std::string output;
+};
+
+// Writes `text` to a temporary file, runs the shell command `make_command(path)` and collects its
+// output (stdout and stderr); the file is removed afterwards.
+template <class MakeCommand>
+CheckResult check_text_with(std::string_view text, MakeCommand make_command) {
+    char path[] = "/tmp/olympus-check-XXXXXX";
+    const int fd = ::mkstemp(path);
+    if (fd < 0) throw std::runtime_error("mkstemp failed");
+    const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+    ::close(fd);
+    if (!written) {
+        ::unlink(path);
+        throw std::runtime_error("cannot write the text to check");
+    }
+    const std::string command = make_command(std::string(path)) + " 2>&1";
+    CheckResult result;
+    if (FILE* pipe = ::popen(command.c_str(), "r")) {
+        char buf[4096];
+        std::size_t n;
+        while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) result.output.append(buf, n);
+        const int status = ::pclose(pipe);
+        result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    }
+    ::unlink(path);
+    return result;
+}
+
 inline std::uint16_t free_port() {
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) throw std::system_error(errno, std::generic_category(), "socket");
